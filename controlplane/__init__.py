@@ -1,0 +1,1 @@
+"""Wharf control plane: API, admin UI, Traefik config writer, build worker."""

@@ -1,0 +1,131 @@
+"""Users, logins (with rate limiting) and API tokens."""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+from controlplane import auth
+from controlplane.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from controlplane.models import ROLES, ApiToken, Role, User
+from controlplane.names import validate_email
+from controlplane.store import Store
+
+PASSWORD_MIN = 8
+# argon2 cost grows with input length; a cap keeps a login from being a cheap CPU attack.
+PASSWORD_MAX = 1024
+TOKEN_NAME_MAX = 100
+
+
+def validate_password(password: object) -> str:
+    """Return the password if its length is acceptable, else raise Invalid."""
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise Invalid(
+            f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters", code="invalid_password"
+        )
+    return password
+
+
+class Accounts:
+    """Account operations; every method that acts for someone takes the acting user."""
+
+    def __init__(
+        self,
+        store: Store,
+        signing_key: bytes,
+        *,
+        access_token_ttl: int,
+        max_failures: int,
+        failure_window: int,
+    ) -> None:
+        self.store = store
+        self.signing_key = signing_key
+        self.access_token_ttl = access_token_ttl
+        self.max_failures = max_failures
+        self.failure_window = failure_window
+
+    async def login(self, email: object, password: object, client_address: str) -> str:
+        """An access token for good credentials; Unauthorized, or RateLimited after failures."""
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise Invalid("email and password are required strings", code="invalid_credentials")
+        account = email.strip().lower()
+        counts = await self.store.login_failure_counts(client_address, account, self.failure_window)
+        waits = [
+            retry_after
+            for failures, retry_after in (
+                (counts.address_failures, counts.address_retry_after),
+                (counts.account_failures, counts.account_retry_after),
+            )
+            if failures >= self.max_failures
+        ]
+        if waits:
+            raise RateLimited(
+                "too many failed logins; try again later", retry_after=max(1, math.ceil(max(waits)))
+            )
+        found = await self.store.user_credentials(account)
+        password_hash = found[1] if found else None
+        password_ok = await auth.verify_password(password_hash, password[:PASSWORD_MAX])
+        if not found or not password_ok:
+            await self.store.record_login_failure(client_address, account)
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        user, password_hash = found
+        await self.store.clear_login_failures(client_address, account)
+        if auth.needs_rehash(password_hash):
+            await self.store.set_password_hash(user.id, await auth.hash_password(password))
+        return auth.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
+
+    async def authenticate(self, bearer: str) -> User:
+        """The user behind an access token or API token; Unauthorized otherwise."""
+        if bearer.startswith(auth.API_TOKEN_PREFIX):
+            user = await self.store.user_for_token_hash(auth.hash_api_token(bearer))
+            if user is None:
+                raise Unauthorized("the API token is not valid", code="invalid_token")
+            return user
+        user_id = auth.read_access_token(bearer, self.signing_key)
+        user = await self.store.get_user(user_id)
+        if user is None:
+            raise Unauthorized("the access token is not valid", code="invalid_token")
+        return user
+
+    async def create_user(
+        self, actor: User | None, email: object, password: object, role: object
+    ) -> User:
+        """Create a user; only admins may (actor None is the local command line)."""
+        if actor is not None and not actor.is_admin:
+            raise Forbidden("only admins create users", code="admin_required")
+        if role not in ROLES:
+            raise Invalid("role is 'admin' or 'member'", code="invalid_role")
+        address = validate_email(email)
+        password_hash = await auth.hash_password(validate_password(password))
+        return await self.store.create_user(address, password_hash, role)
+
+    async def list_users(self, actor: User) -> list[User]:
+        """Every user; admins only."""
+        if not actor.is_admin:
+            raise Forbidden("only admins list users", code="admin_required")
+        return await self.store.list_users()
+
+    async def ensure_admin(self, email: str, password: str | None) -> str | None:
+        """Create the first admin when no user exists; returns the password if it was generated."""
+        if await self.store.list_users():
+            return None
+        generated = None if password else secrets.token_urlsafe(12)
+        role: Role = "admin"
+        await self.create_user(None, email, password or generated, role)
+        return generated
+
+    async def create_token(self, actor: User, name: object) -> tuple[ApiToken, str]:
+        """A new API token for the actor; the token text is returned only here."""
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= TOKEN_NAME_MAX:
+            raise Invalid(f"a token name has 1 to {TOKEN_NAME_MAX} characters", code="invalid_name")
+        token, token_hash = auth.new_api_token()
+        return await self.store.create_token(actor.id, name.strip(), token_hash), token
+
+    async def list_tokens(self, actor: User) -> list[ApiToken]:
+        """The actor's own tokens (metadata only)."""
+        return await self.store.list_tokens(actor.id)
+
+    async def delete_token(self, actor: User, token_id: int) -> None:
+        """Revoke one of the actor's tokens."""
+        if not await self.store.delete_token(actor.id, token_id):
+            raise NotFound("no such token", code="token_not_found")

@@ -1,0 +1,161 @@
+"""Every WHARF_* setting as one table of data rows, turned into a frozen Settings object."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controlplane.secrets import Secret
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split `host:port` (IPv6 hosts in brackets) into its parts."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    """Parse a comma-separated list of CIDR networks."""
+    return tuple(ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip())
+
+
+def parse_positive_int(value: str) -> int:
+    """Parse an integer that must be at least 1."""
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def parse_optional_secret(value: str) -> Secret | None:
+    """Wrap a non-empty value as a Secret; empty means unset."""
+    return Secret(value) if value else None
+
+
+def parse_optional(value: str) -> str | None:
+    """Empty means unset."""
+    return value or None
+
+
+def parse_log_level(value: str) -> str:
+    """Accept a standard logging level name."""
+    level = value.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected debug, info, warning or error, got {value!r}")
+    return level
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration row: attribute name, parser, default text and help."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets it."""
+        return "WHARF_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        """The command-line option that sets it."""
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", Path, "./.wharf", "Artifacts, releases, embedded database, secrets."),
+    Setting(
+        "database_url",
+        parse_optional_secret,
+        "",
+        "postgresql:// URL of an external server; unset starts an embedded PostgreSQL.",
+    ),
+    Setting("base_domain", str.lower, "localhost", "Sites live at <site>.<base>."),
+    Setting("listen", parse_listen, "127.0.0.1:8000", "Control plane address (API, admin UI)."),
+    Setting("admin_email", str, "admin@localhost", "Email of the first admin, created at start."),
+    Setting(
+        "admin_password",
+        parse_optional_secret,
+        "",
+        "Password of the first admin; generated and printed once when unset.",
+    ),
+    Setting(
+        "secret_key",
+        parse_optional_secret,
+        "",
+        "Signs tokens and cookies; generated once into <data dir>/secret_key (0600) when unset.",
+    ),
+    Setting("access_token_ttl", parse_positive_int, "3600", "Lifetime of a login JWT in seconds."),
+    Setting(
+        "login_max_failures",
+        parse_positive_int,
+        "5",
+        "Failed logins per client address or account before 429.",
+    ),
+    Setting(
+        "login_window", parse_positive_int, "300", "Seconds over which failed logins are counted."
+    ),
+    Setting(
+        "trusted_proxies",
+        parse_networks,
+        "127.0.0.0/8,::1/128",
+        "Peers whose X-Forwarded-For is believed (comma-separated CIDRs).",
+    ),
+    Setting("log_level", parse_log_level, "info", "debug, info, warning or error."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration; built once, then passed down."""
+
+    data_dir: Path
+    database_url: Secret | None
+    base_domain: str
+    listen: tuple[str, int]
+    admin_email: str
+    admin_password: Secret | None
+    secret_key: Secret | None
+    access_token_ttl: int
+    login_max_failures: int
+    login_window: int
+    trusted_proxies: tuple[IPNetwork, ...]
+    log_level: str
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def load_settings(
+    overrides: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every setting: explicit override, then WHARF_* variable, then default."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = overrides.get(setting.name)
+        if raw is None:
+            raw = environ.get(setting.env, setting.default)
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env}: {exc}") from None
+    return Settings(**values)

@@ -1,0 +1,248 @@
+"""Every SQL statement Wharf runs, behind one Store object over an aiopg pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiopg
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+
+from controlplane.errors import Conflict
+from controlplane.models import ApiToken, LoginFailureCounts, Role, Site, User
+from controlplane.store.migrations import apply_migrations, describe_schema
+
+__all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
+
+_USER_COLUMNS = "id, email, role, created_at"
+_TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at"
+_SITE_COLUMNS = "id, name, owner_id, created_at"
+
+
+async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
+    """Open a connection pool; fails fast when the server does not answer."""
+    return await aiopg.create_pool(
+        dsn, minsize=1, maxsize=maxsize, timeout=10, enable_hstore=False, enable_uuid=False
+    )
+
+
+class Store:
+    """Typed queries over a pool; callers never see SQL or cursors."""
+
+    def __init__(self, pool: aiopg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def _cursor(self, *, transaction: bool = False) -> AsyncIterator[Any]:
+        async with (
+            self.pool.acquire() as conn,
+            conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
+        ):
+            if transaction:
+                async with cur.begin():
+                    yield cur
+            else:
+                yield cur
+
+    async def _one(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        async with self._cursor() as cur:
+            await cur.execute(sql, params or {})
+            row: dict[str, Any] | None = await cur.fetchone()
+            return row
+
+    async def _all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        async with self._cursor() as cur:
+            await cur.execute(sql, params or {})
+            rows: list[dict[str, Any]] = await cur.fetchall()
+            return rows
+
+    async def _execute(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        async with self._cursor() as cur:
+            await cur.execute(sql, params or {})
+            count: int = cur.rowcount
+            return count
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        await self._one("SELECT 1 AS ok")
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied."""
+        async with self.pool.acquire() as conn:
+            return await apply_migrations(conn)
+
+    # Users
+
+    async def create_user(self, email: str, password_hash: str, role: Role) -> User:
+        """Insert a user; Conflict when the email (case-insensitive) is taken."""
+        try:
+            row = await self._one(
+                f"INSERT INTO users (email, password_hash, role)"
+                f" VALUES (%(email)s, %(hash)s, %(role)s) RETURNING {_USER_COLUMNS}",
+                {"email": email, "hash": password_hash, "role": role},
+            )
+        except psycopg2.errors.UniqueViolation:
+            raise Conflict("a user with this email exists", code="user_exists") from None
+        assert row is not None
+        return User(**row)
+
+    async def user_credentials(self, email: str) -> tuple[User, str] | None:
+        """The user with this email and their password hash, if any."""
+        row = await self._one(
+            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%(e)s)",
+            {"e": email},
+        )
+        if row is None:
+            return None
+        password_hash = row.pop("password_hash")
+        return User(**row), password_hash
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace a user's password hash (rehash on login, password change)."""
+        await self._execute(
+            "UPDATE users SET password_hash = %(h)s WHERE id = %(id)s",
+            {"h": password_hash, "id": user_id},
+        )
+
+    async def get_user(self, user_id: int) -> User | None:
+        """The user with this id, if any."""
+        row = await self._one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE id = %(id)s", {"id": user_id}
+        )
+        return User(**row) if row else None
+
+    async def list_users(self) -> list[User]:
+        """Every user, oldest first."""
+        return [
+            User(**row) for row in await self._all(f"SELECT {_USER_COLUMNS} FROM users ORDER BY id")
+        ]
+
+    # API tokens
+
+    async def create_token(self, user_id: int, name: str, token_hash: bytes) -> ApiToken:
+        """Store a token's hash for a user."""
+        row = await self._one(
+            f"INSERT INTO api_tokens (user_id, name, token_hash)"
+            f" VALUES (%(u)s, %(n)s, %(h)s) RETURNING {_TOKEN_COLUMNS}",
+            {"u": user_id, "n": name, "h": token_hash},
+        )
+        assert row is not None
+        return ApiToken(**row)
+
+    async def user_for_token_hash(self, token_hash: bytes) -> User | None:
+        """The owner of the token with this hash, marking the token used."""
+        row = await self._one(
+            f"WITH used AS (UPDATE api_tokens SET last_used_at = now()"
+            f" WHERE token_hash = %(h)s RETURNING user_id)"
+            f" SELECT {_USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM used)",
+            {"h": token_hash},
+        )
+        return User(**row) if row else None
+
+    async def list_tokens(self, user_id: int) -> list[ApiToken]:
+        """A user's tokens, newest first."""
+        rows = await self._all(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE user_id = %(u)s ORDER BY id DESC",
+            {"u": user_id},
+        )
+        return [ApiToken(**row) for row in rows]
+
+    async def delete_token(self, user_id: int, token_id: int) -> bool:
+        """Delete one of a user's tokens; False when it is not theirs or does not exist."""
+        deleted = await self._execute(
+            "DELETE FROM api_tokens WHERE id = %(t)s AND user_id = %(u)s",
+            {"t": token_id, "u": user_id},
+        )
+        return deleted > 0
+
+    # Sites (owner_id None means any owner: the caller is an admin)
+
+    async def create_site(self, name: str, owner_id: int) -> Site:
+        """Insert a site; Conflict when the name is taken."""
+        try:
+            row = await self._one(
+                f"INSERT INTO sites (name, owner_id) VALUES (%(n)s, %(o)s)"
+                f" RETURNING {_SITE_COLUMNS}",
+                {"n": name, "o": owner_id},
+            )
+        except psycopg2.errors.UniqueViolation:
+            raise Conflict(f"site {name!r} exists", code="site_exists") from None
+        assert row is not None
+        return Site(**row)
+
+    async def list_sites(self, owner_id: int | None) -> list[Site]:
+        """Sites of one owner (or all), by name."""
+        rows = await self._all(
+            f"SELECT {_SITE_COLUMNS} FROM sites"
+            f" WHERE %(o)s::bigint IS NULL OR owner_id = %(o)s ORDER BY name",
+            {"o": owner_id},
+        )
+        return [Site(**row) for row in rows]
+
+    async def get_site(self, name: str, owner_id: int | None) -> Site | None:
+        """The named site if it exists and belongs to the owner (any owner when None)."""
+        row = await self._one(
+            f"SELECT {_SITE_COLUMNS} FROM sites"
+            f" WHERE name = %(n)s AND (%(o)s::bigint IS NULL OR owner_id = %(o)s)",
+            {"n": name, "o": owner_id},
+        )
+        return Site(**row) if row else None
+
+    async def delete_site(self, name: str, owner_id: int | None) -> bool:
+        """Delete the named site if visible to the owner; False when there was none."""
+        deleted = await self._execute(
+            "DELETE FROM sites WHERE name = %(n)s AND (%(o)s::bigint IS NULL OR owner_id = %(o)s)",
+            {"n": name, "o": owner_id},
+        )
+        return deleted > 0
+
+    # Login failures (rate limiting)
+
+    async def record_login_failure(self, client_address: str, account: str) -> None:
+        """Count one failed login for an address and an account."""
+        await self._execute(
+            "INSERT INTO login_failures (client_address, account) VALUES (%(a)s, %(u)s)",
+            {"a": client_address, "u": account},
+        )
+
+    async def login_failure_counts(
+        self, client_address: str, account: str, window_seconds: int
+    ) -> LoginFailureCounts:
+        """Failures in the window for the address and the account, and when each window frees."""
+        row = await self._one(
+            """
+            WITH recent AS (
+                SELECT client_address, account, failed_at FROM login_failures
+                WHERE failed_at > now() - make_interval(secs => %(w)s)
+                  AND (client_address = %(a)s OR account = %(u)s)
+            )
+            SELECT
+                count(*) FILTER (WHERE client_address = %(a)s) AS address_failures,
+                coalesce(extract(epoch FROM min(failed_at) FILTER (WHERE client_address = %(a)s)
+                    + make_interval(secs => %(w)s) - now()), 0)::float AS address_retry_after,
+                count(*) FILTER (WHERE account = %(u)s) AS account_failures,
+                coalesce(extract(epoch FROM min(failed_at) FILTER (WHERE account = %(u)s)
+                    + make_interval(secs => %(w)s) - now()), 0)::float AS account_retry_after
+            FROM recent
+            """,
+            {"a": client_address, "u": account, "w": window_seconds},
+        )
+        assert row is not None
+        return LoginFailureCounts(**row)
+
+    async def clear_login_failures(self, client_address: str, account: str) -> None:
+        """Forget the failures of this address on this account (after it logged in)."""
+        await self._execute(
+            "DELETE FROM login_failures WHERE client_address = %(a)s AND account = %(u)s",
+            {"a": client_address, "u": account},
+        )
+
+    async def prune_login_failures(self, window_seconds: int) -> None:
+        """Drop failures older than the window."""
+        await self._execute(
+            "DELETE FROM login_failures WHERE failed_at < now() - make_interval(secs => %(w)s)",
+            {"w": window_seconds},
+        )

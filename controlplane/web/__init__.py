@@ -1,0 +1,1 @@
+"""HTTP layer: handlers, middleware and the OpenAPI document; the only place aiohttp is used."""

@@ -1,0 +1,221 @@
+"""JSON API handlers: parse the request, call one service method, serialise the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_async.aio.web import server_stats
+
+from controlplane.errors import Invalid, Unauthorized
+from controlplane.models import ApiToken, Site, User
+from controlplane.names import site_hosts
+from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
+from controlplane.web.middleware import client_address, read_json_object
+from controlplane.web.openapi import Endpoint, build_openapi
+
+
+async def current_user(request: web.Request) -> User:
+    """The authenticated caller; Unauthorized without a valid bearer token."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized("a bearer token is required", code="missing_token")
+    return await request.app[ACCOUNTS].authenticate(credentials.strip())
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A user as the API shows it."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    """An API token's metadata as the API shows it."""
+    return {
+        "id": token.id,
+        "name": token.name,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+    }
+
+
+def site_json(site: Site, base_domain: str) -> dict[str, Any]:
+    """A site as the API shows it."""
+    return {
+        "name": site.name,
+        "owner_id": site.owner_id,
+        "created_at": site.created_at.isoformat(),
+        "hosts": site_hosts(site.name, base_domain),
+    }
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, 503 otherwise."""
+    try:
+        await request.app[STORE].ping()
+    except Exception:  # any failure to reach the database means unhealthy
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ok", "database": "up"})
+
+
+async def login(request: web.Request) -> web.Response:
+    """Exchange email and password for a short-lived access token."""
+    body = await read_json_object(request)
+    accounts = request.app[ACCOUNTS]
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    token = await accounts.login(body.get("email"), body.get("password"), address)
+    return web.json_response(
+        {"access_token": token, "token_type": "Bearer", "expires_in": accounts.access_token_ttl}
+    )
+
+
+async def me(request: web.Request) -> web.Response:
+    """The caller's own account."""
+    return web.json_response(user_json(await current_user(request)))
+
+
+async def list_users(request: web.Request) -> web.Response:
+    """Every user (admins only)."""
+    users = await request.app[ACCOUNTS].list_users(await current_user(request))
+    return web.json_response({"users": [user_json(user) for user in users]})
+
+
+async def create_user(request: web.Request) -> web.Response:
+    """Create a user (admins only)."""
+    actor = await current_user(request)
+    body = await read_json_object(request)
+    user = await request.app[ACCOUNTS].create_user(
+        actor, body.get("email"), body.get("password"), body.get("role", "member")
+    )
+    return web.json_response(user_json(user), status=201)
+
+
+async def create_token(request: web.Request) -> web.Response:
+    """Create an API token; its text is in this answer and nowhere else, ever."""
+    actor = await current_user(request)
+    body = await read_json_object(request)
+    token, text = await request.app[ACCOUNTS].create_token(actor, body.get("name"))
+    return web.json_response({**token_json(token), "token": text}, status=201)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    """The caller's API tokens, without their text."""
+    tokens = await request.app[ACCOUNTS].list_tokens(await current_user(request))
+    return web.json_response({"tokens": [token_json(token) for token in tokens]})
+
+
+async def delete_token(request: web.Request) -> web.Response:
+    """Revoke one of the caller's API tokens."""
+    actor = await current_user(request)
+    raw_id = request.match_info["token_id"]
+    if not raw_id.isdigit():
+        raise Invalid("a token id is a number", code="invalid_token_id")
+    await request.app[ACCOUNTS].delete_token(actor, int(raw_id))
+    return web.Response(status=204)
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    """The sites the caller may see."""
+    sites = await request.app[SITES].list(await current_user(request))
+    base = request.app[SETTINGS].base_domain
+    return web.json_response({"sites": [site_json(site, base) for site in sites]})
+
+
+async def create_site(request: web.Request) -> web.Response:
+    """Create a site owned by the caller."""
+    actor = await current_user(request)
+    body = await read_json_object(request)
+    site = await request.app[SITES].create(actor, body.get("name"))
+    return web.json_response(site_json(site, request.app[SETTINGS].base_domain), status=201)
+
+
+async def get_site(request: web.Request) -> web.Response:
+    """One site."""
+    site = await request.app[SITES].get(await current_user(request), request.match_info["site"])
+    return web.json_response(site_json(site, request.app[SETTINGS].base_domain))
+
+
+async def delete_site(request: web.Request) -> web.Response:
+    """Delete a site."""
+    await request.app[SITES].delete(await current_user(request), request.match_info["site"])
+    return web.Response(status=204)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI description of every endpoint."""
+    return web.json_response(build_openapi(ENDPOINTS))
+
+
+_CREDENTIALS = {
+    "type": "object",
+    "required": ["email", "password"],
+    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+}
+_NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+_NEW_USER = {
+    "type": "object",
+    "required": ["email", "password"],
+    "properties": {
+        "email": {"type": "string"},
+        "password": {"type": "string", "minLength": 8},
+        "role": {"type": "string", "enum": ["admin", "member"], "default": "member"},
+    },
+}
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/healthz", healthz, "Database reachable", "public", responses={503: "db down"}
+    ),
+    Endpoint("GET", "/metrics", server_stats, "Prometheus metrics", "public"),
+    Endpoint("GET", "/api/v1/openapi.json", openapi_document, "This document", "public"),
+    Endpoint(
+        "POST",
+        "/api/v1/auth/login",
+        login,
+        "Log in for an access token",
+        "public",
+        request_body=_CREDENTIALS,
+        responses={401: "wrong email or password", 429: "too many failures (Retry-After)"},
+    ),
+    Endpoint("GET", "/api/v1/me", me, "The caller's account"),
+    Endpoint("GET", "/api/v1/users", list_users, "List users", "admin"),
+    Endpoint(
+        "POST",
+        "/api/v1/users",
+        create_user,
+        "Create a user",
+        "admin",
+        201,
+        _NEW_USER,
+        {409: "exists"},
+    ),
+    Endpoint("GET", "/api/v1/tokens", list_tokens, "List the caller's API tokens"),
+    Endpoint(
+        "POST",
+        "/api/v1/tokens",
+        create_token,
+        "Create an API token (shown once)",
+        "user",
+        201,
+        _NAMED,
+    ),
+    Endpoint(
+        "DELETE", "/api/v1/tokens/{token_id}", delete_token, "Revoke an API token", status=204
+    ),
+    Endpoint("GET", "/api/v1/sites", list_sites, "List sites"),
+    Endpoint(
+        "POST", "/api/v1/sites", create_site, "Create a site", "user", 201, _NAMED, {409: "exists"}
+    ),
+    Endpoint("GET", "/api/v1/sites/{site}", get_site, "Get a site"),
+    Endpoint("DELETE", "/api/v1/sites/{site}", delete_site, "Delete a site", status=204),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every endpoint on the app."""
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)

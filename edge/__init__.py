@@ -1,0 +1,1 @@
+"""The edge file server: serves live releases from disk, never touching the database."""

@@ -8,7 +8,10 @@ DEBIAN_TEST_PACKAGES ?=
 .PHONY: run test lint typecheck pytest debian-deps clean schema
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@# Debian's python3.11 needs python3-venv for ensurepip; install it when we can.
+	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && rm -rf $(VENV) && apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv \
+		&& $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
@@ -29,8 +32,8 @@ debian-deps:
 	fi
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check controlplane edge tests bench
-	$(BIN)/ruff format --check controlplane edge tests bench
+	$(BIN)/ruff check controlplane edge tests
+	$(BIN)/ruff format --check controlplane edge tests
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy controlplane edge
@@ -42,7 +45,11 @@ test: lint typecheck pytest
 
 # Regenerate the committed schema snapshot after adding a migration.
 schema: $(VENV)/.installed-test
-	$(BIN)/wharf migrate --print-schema > controlplane/schema.sql
+	rm -rf /tmp/wharf-schema
+	env -u WHARF_DATABASE_URL $(BIN)/wharf migrate --print-schema --data-dir /tmp/wharf-schema \
+		> controlplane/schema.sql.new
+	mv controlplane/schema.sql.new controlplane/schema.sql
+	rm -rf /tmp/wharf-schema
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-import secrets
 
 from controlplane import auth
-from controlplane.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from controlplane.models import ROLES, ApiToken, Role, User
 from controlplane.names import validate_email
 from controlplane.store import Store
@@ -47,8 +47,9 @@ class Accounts:
     async def login(self, email: object, password: object, client_address: str) -> str:
         """An access token for good credentials; Unauthorized, or RateLimited after failures."""
         if not isinstance(email, str) or not isinstance(password, str):
-            raise Invalid("email and password are required strings", code="invalid_credentials")
+            raise Invalid("email and password are required strings", code="missing_credentials")
         account = email.strip().lower()
+        password = password[:PASSWORD_MAX]
         counts = await self.store.login_failure_counts(client_address, account, self.failure_window)
         waits = [
             retry_after
@@ -64,9 +65,11 @@ class Accounts:
             )
         found = await self.store.user_credentials(account)
         password_hash = found[1] if found else None
-        password_ok = await auth.verify_password(password_hash, password[:PASSWORD_MAX])
+        password_ok = await auth.verify_password(password_hash, password)
         if not found or not password_ok:
             await self.store.record_login_failure(client_address, account)
+            # Old failures are dropped here, so the table stays as small as the window.
+            await self.store.prune_login_failures(self.failure_window)
             raise Unauthorized("wrong email or password", code="invalid_credentials")
         user, password_hash = found
         await self.store.clear_login_failures(client_address, account)
@@ -87,12 +90,17 @@ class Accounts:
             raise Unauthorized("the access token is not valid", code="invalid_token")
         return user
 
+    @staticmethod
+    def require_admin(actor: User | None) -> None:
+        """Forbidden unless the actor is an admin (None is the local command line)."""
+        if actor is not None and not actor.is_admin:
+            raise Forbidden("only admins manage users", code="admin_required")
+
     async def create_user(
         self, actor: User | None, email: object, password: object, role: object
     ) -> User:
         """Create a user; only admins may (actor None is the local command line)."""
-        if actor is not None and not actor.is_admin:
-            raise Forbidden("only admins create users", code="admin_required")
+        self.require_admin(actor)
         if role not in ROLES:
             raise Invalid("role is 'admin' or 'member'", code="invalid_role")
         address = validate_email(email)
@@ -101,18 +109,21 @@ class Accounts:
 
     async def list_users(self, actor: User) -> list[User]:
         """Every user; admins only."""
-        if not actor.is_admin:
-            raise Forbidden("only admins list users", code="admin_required")
+        self.require_admin(actor)
         return await self.store.list_users()
 
-    async def ensure_admin(self, email: str, password: str | None) -> str | None:
-        """Create the first admin when no user exists; returns the password if it was generated."""
-        if await self.store.list_users():
-            return None
-        generated = None if password else secrets.token_urlsafe(12)
+    async def has_users(self) -> bool:
+        """Whether any account exists yet."""
+        return bool(await self.store.list_users())
+
+    async def ensure_admin(self, email: str, password: str) -> None:
+        """Create the first admin unless some user exists already."""
+        if await self.has_users():
+            return
         role: Role = "admin"
-        await self.create_user(None, email, password or generated, role)
-        return generated
+        # Conflict: another process starting at the same moment created it first.
+        with contextlib.suppress(Conflict):
+            await self.create_user(None, email, password, role)
 
     async def create_token(self, actor: User, name: object) -> tuple[ApiToken, str]:
         """A new API token for the actor; the token text is returned only here."""

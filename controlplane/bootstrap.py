@@ -1,9 +1,8 @@
-"""First start: make sure an admin exists and know which login to print."""
+"""First start: make sure an admin exists, and know the generated login to print."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import secrets
 
 from controlplane.accounts import Accounts
 from controlplane.config import Settings
@@ -11,21 +10,20 @@ from controlplane.config import Settings
 INITIAL_PASSWORD_FILE = "initial_admin_password"
 
 
-def _keep_password(path: Path, password: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(password + "\n")
-
-
 async def ensure_first_admin(accounts: Accounts, settings: Settings) -> str | None:
-    """Create the first admin if there is no user; return the password to show, if known."""
-    given = settings.admin_password.reveal() if settings.admin_password else None
+    """Create the first admin if there is no user; return its generated password, if any."""
+    if settings.admin_password:
+        await accounts.ensure_admin(settings.admin_email, settings.admin_password.reveal())
+        return None
     kept = settings.data_dir / INITIAL_PASSWORD_FILE
-    generated = await accounts.ensure_admin(settings.admin_email, given)
-    if generated:
-        # Kept (0600) so that later starts can print the login again, as the quick start promises.
-        _keep_password(kept, generated)
-        return generated
-    if given:
-        return given
-    return kept.read_text().strip() if kept.exists() else None
+    if kept.exists():
+        return kept.read_text().strip()
+    if await accounts.has_users():
+        return None
+    password = secrets.token_urlsafe(12)
+    # Saved (0600) before the account exists, so it is never lost, and later starts show it again.
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.touch(mode=0o600)
+    kept.write_text(password + "\n")
+    await accounts.ensure_admin(settings.admin_email, password)
+    return password

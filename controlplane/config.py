@@ -36,6 +36,13 @@ def parse_positive_int(value: str) -> int:
     return number
 
 
+def parse_secret_key(value: str) -> Secret | None:
+    """A secret key of at least 32 characters; empty means generate one."""
+    if value and len(value) < 32:
+        raise ValueError("use at least 32 random characters")
+    return Secret(value) if value else None
+
+
 def parse_optional_secret(value: str) -> Secret | None:
     """Wrap a non-empty value as a Secret; empty means unset."""
     return Secret(value) if value else None
@@ -89,11 +96,12 @@ SETTINGS: tuple[Setting, ...] = (
         "admin_password",
         parse_optional_secret,
         "",
-        "Password of the first admin; generated and printed once when unset.",
+        "Password of the first admin; when unset, generated into"
+        " <data dir>/initial_admin_password (0600).",
     ),
     Setting(
         "secret_key",
-        parse_optional_secret,
+        parse_secret_key,
         "",
         "Signs tokens and cookies; generated once into <data dir>/secret_key (0600) when unset.",
     ),

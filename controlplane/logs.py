@@ -20,6 +20,10 @@ _SECRET_TEXT = (
     (re.compile(r"wharf_[A-Za-z0-9_-]{20,}"), REDACTED),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]*@"), r"\1:" + REDACTED + "@"),
+    (
+        re.compile(r"(?i)([?&][^=&\s]*(?:pass|token|secret|key|share|auth)[^=&\s]*=)[^&\s\"]*"),
+        r"\1" + REDACTED,
+    ),
 )
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -65,9 +69,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact(entry), default=str)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time of each record (it may be replaced)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send every log record to the stream (stderr by default) as redacted JSON lines."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream else _CurrentStderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

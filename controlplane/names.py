@@ -7,10 +7,10 @@ import re
 from controlplane.errors import Invalid
 
 SITE_NAME_MAX = 63
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # "--" separates the parts of derived hosts (<site>--staging, <deploy>--<site>), so no name has it.
 HOST_PART_SEPARATOR = "--"
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
 
 
 def validate_site_name(name: object) -> str:
@@ -19,7 +19,7 @@ def validate_site_name(name: object) -> str:
         raise Invalid("a site name is required", code="invalid_name")
     if len(name) > SITE_NAME_MAX:
         raise Invalid(f"a site name has at most {SITE_NAME_MAX} characters", code="invalid_name")
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise Invalid(
             "a site name uses lowercase letters, digits and hyphens, and starts and ends with a"
             " letter or digit",
@@ -32,7 +32,7 @@ def validate_site_name(name: object) -> str:
 
 def validate_email(email: object) -> str:
     """Return the email if it has the form local@domain, else raise Invalid."""
-    if not isinstance(email, str) or not _EMAIL.match(email):
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email):
         raise Invalid("an email address of the form name@domain is required", code="invalid_email")
     return email
 

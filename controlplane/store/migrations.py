@@ -25,9 +25,12 @@ def bundled_migrations() -> list[Migration]:
     """The migrations shipped in the package, in order."""
     found = []
     for entry in resources.files("controlplane.store").joinpath("migrations").iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
         match = _FILENAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+        if not match:
+            raise RuntimeError(f"migration {entry.name!r} is not named NNNN_lowercase_name.sql")
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
     return found
 

@@ -11,7 +11,7 @@ from controlplane.errors import Invalid, Unauthorized
 from controlplane.models import ApiToken, Site, User
 from controlplane.names import site_hosts
 from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
-from controlplane.web.middleware import client_address, read_json_object
+from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
 
 
@@ -58,7 +58,7 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
     except Exception:  # any failure to reach the database means unhealthy
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+        return error_response(503, "database_unavailable", "the database does not answer")
     return web.json_response({"status": "ok", "database": "up"})
 
 
@@ -87,6 +87,7 @@ async def list_users(request: web.Request) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     """Create a user (admins only)."""
     actor = await current_user(request)
+    request.app[ACCOUNTS].require_admin(actor)
     body = await read_json_object(request)
     user = await request.app[ACCOUNTS].create_user(
         actor, body.get("email"), body.get("password"), body.get("role", "member")
@@ -112,7 +113,7 @@ async def delete_token(request: web.Request) -> web.Response:
     """Revoke one of the caller's API tokens."""
     actor = await current_user(request)
     raw_id = request.match_info["token_id"]
-    if not raw_id.isdigit():
+    if not (raw_id.isascii() and raw_id.isdigit()):
         raise Invalid("a token id is a number", code="invalid_token_id")
     await request.app[ACCOUNTS].delete_token(actor, int(raw_id))
     return web.Response(status=204)
@@ -218,4 +219,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 def add_routes(app: web.Application) -> None:
     """Register every endpoint on the app."""
     for endpoint in ENDPOINTS:
-        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+        if endpoint.method == "GET":
+            app.router.add_get(endpoint.path, endpoint.handler)  # answers HEAD too
+        else:
+            app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)

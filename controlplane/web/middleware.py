@@ -21,7 +21,7 @@ log = logging.getLogger("controlplane.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID = web.RequestKey("request_id", str)
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 REQUESTS = Counter(
     "wharf_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
@@ -52,7 +52,7 @@ def _route_label(request: web.Request) -> str:
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id, then log and count it once it is answered."""
     offered = request.headers.get("X-Request-Id", "")
-    request_id = offered if _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+    request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -108,7 +108,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; a 400 error otherwise."""
     try:
         body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, LookupError):
         raise WharfError("the body is not valid JSON", code="invalid_json") from None
     if not isinstance(body, dict):
         raise WharfError("the body must be a JSON object", code="invalid_json")

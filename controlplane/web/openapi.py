@@ -54,7 +54,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         for name in re.findall(r"{(\w+)}", endpoint.path)
     ]
     responses: dict[str, Any] = {str(endpoint.status): {"description": "success"}}
-    for status, text in {**_STANDARD_ERRORS[endpoint.access], **endpoint.responses}.items():
+    errors = dict(_STANDARD_ERRORS[endpoint.access])
+    if endpoint.request_body:
+        errors |= {400: "body is not a JSON object", 413: "body too large", 422: "invalid input"}
+    for status, text in {**errors, **endpoint.responses}.items():
         responses[str(status)] = {
             "description": text,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

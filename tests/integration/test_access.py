@@ -1,0 +1,86 @@
+"""Every endpoint, called by a member who owns nothing: other people's things are invisible."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from controlplane.web.api import ENDPOINTS
+from tests.conftest import make_member
+
+# (method, path as the route declares it) -> (concrete path, body, status a stranger gets)
+STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
+    ("GET", "/api/v1/users"): ("/api/v1/users", None, 403),
+    ("POST", "/api/v1/users"): (
+        "/api/v1/users",
+        {"email": "x@y.test", "password": "12345678"},
+        403,
+    ),
+    ("GET", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", None, 404),
+    ("DELETE", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", None, 404),
+    ("DELETE", "/api/v1/tokens/{token_id}"): ("/api/v1/tokens/{token_id}", None, 404),
+}
+# Endpoints that act only on the caller's own things or are public: checked separately below.
+OWN_OR_PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("GET", "/api/v1/sites"),
+    ("POST", "/api/v1/sites"),
+}
+
+
+def test_access_table_covers_every_endpoint() -> None:
+    declared = {(endpoint.method, endpoint.path) for endpoint in ENDPOINTS}
+    assert declared == set(STRANGER_CALLS) | OWN_OR_PUBLIC
+
+
+async def test_access_stranger_gets_404_or_403_everywhere(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    owner = await make_member(client, admin_headers, "owner@example.test")
+    stranger = await make_member(client, admin_headers, "stranger@example.test")
+    assert (await client.post("/api/v1/sites", json={"name": "owned"}, headers=owner)).status == 201
+    token = await (await client.post("/api/v1/tokens", json={"name": "t"}, headers=owner)).json()
+
+    for (method, _), (path, body, status) in STRANGER_CALLS.items():
+        url = path.format(token_id=token["id"])
+        response = await client.request(method, url, json=body, headers=stranger)
+        assert response.status == status, (method, url)
+        assert "error" in await response.json()
+
+    # Admin-only endpoints refuse before they read the body.
+    assert (await client.post("/api/v1/users", data="{bad", headers=stranger)).status == 403
+
+    # The lists show the stranger nothing of the owner's.
+    sites = await (await client.get("/api/v1/sites", headers=stranger)).json()
+    assert sites["sites"] == []
+    tokens = await (await client.get("/api/v1/tokens", headers=stranger)).json()
+    assert tokens["tokens"] == []
+    # And the owner's things are untouched.
+    assert (await client.get("/api/v1/sites/owned", headers=owner)).status == 200
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token['token']}"})
+    ).status == 200
+
+
+async def test_access_admin_sees_and_deletes_any_site(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    owner = await make_member(client, admin_headers, "owner@example.test")
+    await client.post("/api/v1/sites", json={"name": "theirs"}, headers=owner)
+    listed = await (await client.get("/api/v1/sites", headers=admin_headers)).json()
+    assert [site["name"] for site in listed["sites"]] == ["theirs"]
+    assert (await client.delete("/api/v1/sites/theirs", headers=admin_headers)).status == 204
+
+
+async def test_access_every_non_public_endpoint_needs_a_token(client: TestClient) -> None:
+    for endpoint in ENDPOINTS:
+        if endpoint.access == "public":
+            continue
+        path = endpoint.path.format(site="owned", token_id="1")
+        response = await client.request(endpoint.method, path, json={})
+        assert response.status == 401, (endpoint.method, path)

@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user_create = user.add_parser("create", parents=[common], help="create a user")
     user_create.add_argument("email")
-    user_create.add_argument("--role", choices=["admin", "member"], default="member")
+    user_create.add_argument(
+        "--role",
+        choices=["admin", "member"],
+        default=os.environ.get("WHARF_USER_ROLE", "member"),
+        help="admin or member (WHARF_USER_ROLE) [default: member]",
+    )
     user_create.add_argument(
         "--password",
         default=os.environ.get("WHARF_USER_PASSWORD"),
@@ -67,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token_create = token.add_parser("create", parents=[common], help="create an API token")
     token_create.add_argument("email", help="the user the token acts as")
-    token_create.add_argument("--name", default="cli", help="a label for the token")
+    token_create.add_argument(
+        "--name",
+        default=os.environ.get("WHARF_TOKEN_NAME", "cli"),
+        help="a label for the token (WHARF_TOKEN_NAME) [default: cli]",
+    )
     return parser
 
 

@@ -1,21 +1,34 @@
-"""The composition root: create_app(settings) wires the store, services and routes together."""
+"""The composition root: services from settings, the web app, and the background workers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from controlplane.accounts import Accounts
+from controlplane.archive import ArchiveLimits
 from controlplane.config import Settings
 from controlplane.database import open_store
+from controlplane.deploys import Deploys
+from controlplane.releases import ReleaseFiles
+from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.secrets import Secret, derive_key, load_or_create_secret_key
 from controlplane.sites import Sites
+from controlplane.store import Store
 from controlplane.web.api import add_routes
-from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
+from controlplane.web.keys import ACCOUNTS, DEPLOYS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
+from controlplane.worker import BuildWorker, WorkerOptions
 
-# Bodies of JSON API calls are small; uploads (a later route) set their own limit.
+log = logging.getLogger(__name__)
+
+# Bodies of JSON API calls are small; uploads stream past this limit with their own.
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -24,24 +37,98 @@ def secret_key_for(settings: Settings) -> Secret:
     return settings.secret_key or load_or_create_secret_key(settings.data_dir)
 
 
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    """The upload limits from the settings."""
+    return ArchiveLimits(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_file_bytes=settings.max_file_bytes,
+        max_entries=settings.max_entries,
+        max_total_bytes=settings.max_total_bytes,
+        max_ratio=float(settings.max_compression_ratio),
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    """Every long-lived domain object of one process."""
+
+    settings: Settings
+    store: Store
+    files: ReleaseFiles
+    accounts: Accounts
+    sites: Sites
+    deploys: Deploys
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open the database and build the services on it."""
+    signing_key = derive_key(secret_key_for(settings), "jwt")
+    files = ReleaseFiles(settings.data_dir)
+    await asyncio.to_thread(files.ensure_dirs)
+    async with open_store(settings) as store:
+        sites = Sites(store, files)
+        yield Services(
+            settings=settings,
+            store=store,
+            files=files,
+            accounts=Accounts(
+                store,
+                signing_key,
+                access_token_ttl=settings.access_token_ttl,
+                max_failures=settings.login_max_failures,
+                failure_window=settings.login_window,
+            ),
+            sites=sites,
+            deploys=Deploys(store, files, sites, archive_limits(settings)),
+        )
+
+
+async def run_background(services: Services, stop: asyncio.Event) -> None:
+    """The build worker and the retention loop, until stop is set."""
+    settings = services.settings
+    worker = BuildWorker(
+        services.store,
+        services.files,
+        services.deploys,
+        archive_limits(settings),
+        WorkerOptions(
+            lease_seconds=settings.job_lease,
+            poll_seconds=settings.job_poll,
+            minify_override=settings.minify,
+            brotli_quality=settings.brotli_quality,
+        ),
+    )
+    policy = RetentionPolicy(
+        settings.retention_free, settings.retention_pro, settings.failed_retention_days
+    )
+    await asyncio.gather(
+        worker.run(stop),
+        retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
     """The control plane application; resources open on startup and close on cleanup."""
     app = web.Application(middlewares=[observe, errors], client_max_size=MAX_JSON_BODY)
     app[SETTINGS] = settings
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        signing_key = derive_key(secret_key_for(settings), "jwt")
-        async with open_store(settings) as store:
-            app[STORE] = store
-            app[ACCOUNTS] = Accounts(
-                store,
-                signing_key,
-                access_token_ttl=settings.access_token_ttl,
-                max_failures=settings.login_max_failures,
-                failure_window=settings.login_window,
+        async with open_services(settings) as services:
+            app[STORE] = services.store
+            app[ACCOUNTS] = services.accounts
+            app[SITES] = services.sites
+            app[DEPLOYS] = services.deploys
+            await services.deploys.reconcile()
+            stop = asyncio.Event()
+            background = (
+                asyncio.create_task(run_background(services, stop)) if settings.worker else None
             )
-            app[SITES] = Sites(store)
             yield
+            stop.set()
+            if background is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
 
     app.cleanup_ctx.append(resources)
     add_routes(app)

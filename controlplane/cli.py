@@ -9,11 +9,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
+from controlplane import cli_client
 from controlplane.accounts import Accounts
-from controlplane.app import create_app, secret_key_for
+from controlplane.app import create_app, open_services, run_background, secret_key_for
 from controlplane.bootstrap import ensure_first_admin
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.database import open_store
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", parents=[common], help="run the whole stack on this machine")
     commands.add_parser("serve", parents=[common], help="run the control plane (API, admin UI)")
+    commands.add_parser("worker", parents=[common], help="run a build worker (and retention)")
     migrate = commands.add_parser("migrate", parents=[common], help="apply database migrations")
     migrate.add_argument(
         "--print-schema", action="store_true", help="print the schema after migrating"
@@ -77,7 +81,76 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("WHARF_TOKEN_NAME", "cli"),
         help="a label for the token (WHARF_TOKEN_NAME) [default: cli]",
     )
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument(
+        "--url",
+        default=os.environ.get("WHARF_URL", "http://127.0.0.1:8000"),
+        help="the control plane (WHARF_URL) [default: http://127.0.0.1:8000]",
+    )
+    client.add_argument(
+        "--token", default=os.environ.get("WHARF_TOKEN"), help="an API token (WHARF_TOKEN)"
+    )
+    client.add_argument("--site", required=True, help="the site's name")
+    client.add_argument(
+        "--env",
+        dest="environment",
+        choices=["production", "staging"],
+        default=os.environ.get("WHARF_ENV", "production"),
+        help="the environment (WHARF_ENV) [default: production]",
+    )
+    deploy = commands.add_parser("deploy", parents=[client], help="deploy a folder or ZIP")
+    deploy.add_argument("source", type=Path, help="a built site folder or a .zip of it")
+    deploy.add_argument("--flag", action="append", default=[], help="build flag name=value")
+    deploy.add_argument(
+        "--secret-flag", action="append", default=[], help="build flag whose value is secret"
+    )
+    deploy.add_argument(
+        "--wait",
+        type=float,
+        default=float(os.environ.get("WHARF_DEPLOY_WAIT", "600")),
+        help="seconds to wait for the build (WHARF_DEPLOY_WAIT) [default: 600]",
+    )
+    rollback = commands.add_parser("rollback", parents=[client], help="go back to a deploy")
+    rollback.add_argument("--to", dest="deploy_id", help="a deploy id (default: the previous)")
     return parser
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    """Run `wharf deploy` or `wharf rollback`; messages to stderr, exit 1 on failure."""
+    if not args.token:
+        print(
+            "wharf: give --token or WHARF_TOKEN (create one with `wharf token create`)",
+            file=sys.stderr,
+        )
+        return 2
+    target = cli_client.ApiTarget(args.url, args.token)
+    try:
+        if args.command == "deploy":
+            flags = cli_client.parse_flag_options(args.flag, args.secret_flag)
+            asyncio.run(
+                cli_client.deploy(
+                    target, args.site, args.source, args.environment, flags, wait_seconds=args.wait
+                )
+            )
+        else:
+            asyncio.run(cli_client.rollback(target, args.site, args.environment, args.deploy_id))
+    except WharfError as exc:
+        print(f"wharf: {exc.message}", file=sys.stderr)
+        return 1
+    except (OSError, aiohttp.ClientError) as exc:
+        print(f"wharf: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _worker(settings: Settings) -> None:
+    """Run the build worker and retention until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_services(settings) as services:
+        await run_background(services, stop)
 
 
 async def _serve(settings: Settings, *, show_login: bool) -> None:
@@ -147,6 +220,8 @@ async def _token_create(settings: Settings, email: str, name: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wharf` console script."""
     args = build_parser().parse_args(argv)
+    if args.command in ("deploy", "rollback"):
+        return _client_command(args)
     overrides = {setting.name: getattr(args, setting.name, None) for setting in SETTINGS}
     try:
         settings = load_settings(overrides)
@@ -157,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("up", "serve"):
             asyncio.run(_serve(settings, show_login=args.command == "up"))
+        elif args.command == "worker":
+            asyncio.run(_worker(settings))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings, args.print_schema))
         elif args.command == "user":

@@ -53,6 +53,31 @@ def parse_optional(value: str) -> str | None:
     return value or None
 
 
+def parse_bool(value: str) -> bool:
+    """true/false, yes/no, on/off, 1/0."""
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def parse_minify_mode(value: str) -> bool | None:
+    """auto (each site decides), always or never."""
+    modes = {"auto": None, "always": True, "never": False}
+    if value.lower() not in modes:
+        raise ValueError(f"expected auto, always or never, got {value!r}")
+    return modes[value.lower()]
+
+
+def parse_site_url(value: str) -> str:
+    """A URL template containing {host}."""
+    if "{host}" not in value or not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL containing {{host}}, got {value!r}")
+    return value
+
+
 def parse_log_level(value: str) -> str:
     """Accept a standard logging level name."""
     level = value.upper()
@@ -122,6 +147,56 @@ SETTINGS: tuple[Setting, ...] = (
         "Peers whose X-Forwarded-For is believed (comma-separated CIDRs).",
     ),
     Setting("log_level", parse_log_level, "info", "debug, info, warning or error."),
+    Setting(
+        "site_url",
+        parse_site_url,
+        "http://{host}:8080/",
+        "How links to sites are shown; {host} becomes <site>.<base> and the like.",
+    ),
+    Setting("max_upload_bytes", parse_positive_int, "104857600", "Largest ZIP accepted (413)."),
+    Setting("max_file_bytes", parse_positive_int, "26214400", "Largest file inside a ZIP."),
+    Setting("max_entries", parse_positive_int, "20000", "Most entries in a ZIP."),
+    Setting(
+        "max_total_bytes", parse_positive_int, "1073741824", "Most bytes a ZIP may extract to."
+    ),
+    Setting(
+        "max_compression_ratio",
+        parse_positive_int,
+        "100",
+        "Highest uncompressed/compressed ratio, per entry and overall (zip bombs).",
+    ),
+    Setting(
+        "minify",
+        parse_minify_mode,
+        "auto",
+        "auto: each site's setting; always or never: override every site.",
+    ),
+    Setting(
+        "brotli_quality",
+        parse_positive_int,
+        "6",
+        "Brotli quality of precompressed files (6: as fast as 5, 1% smaller; 9+ is slow).",
+    ),
+    Setting(
+        "worker",
+        parse_bool,
+        "true",
+        "Run a build worker inside `wharf serve` / `wharf up` (false: run `wharf worker`).",
+    ),
+    Setting(
+        "job_lease", parse_positive_int, "30", "Seconds a worker holds a job between renewals."
+    ),
+    Setting(
+        "job_poll", parse_positive_int, "5", "Seconds between queue polls when no NOTIFY arrives."
+    ),
+    Setting(
+        "retention_free", parse_positive_int, "5", "Ready deploys kept per environment, free tier."
+    ),
+    Setting(
+        "retention_pro", parse_positive_int, "50", "Ready deploys kept per environment, pro tier."
+    ),
+    Setting("failed_retention_days", parse_positive_int, "7", "Days a failed deploy is kept."),
+    Setting("retention_interval", parse_positive_int, "300", "Seconds between retention runs."),
 )
 
 
@@ -141,6 +216,21 @@ class Settings:
     login_window: int
     trusted_proxies: tuple[IPNetwork, ...]
     log_level: str
+    site_url: str
+    max_upload_bytes: int
+    max_file_bytes: int
+    max_entries: int
+    max_total_bytes: int
+    max_compression_ratio: int
+    minify: bool | None
+    brotli_quality: int
+    worker: bool
+    job_lease: int
+    job_poll: int
+    retention_free: int
+    retention_pro: int
+    failed_retention_days: int
+    retention_interval: int
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

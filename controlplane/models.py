@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["admin", "member"]
 ROLES: tuple[Role, ...] = ("admin", "member")
@@ -36,14 +36,79 @@ class ApiToken:
     last_used_at: datetime | None
 
 
+Tier = Literal["free", "pro"]
+Environment = Literal["production", "staging"]
+ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
+DeployStatus = Literal["pending", "building", "ready", "live", "failed", "superseded"]
+
+
 @dataclass(frozen=True)
 class Site:
-    """A site: a DNS-label name and its owner."""
+    """A site: a DNS-label name, its owner and its deploy settings."""
 
     id: int
     name: str
     owner_id: int
     created_at: datetime
+    tier: Tier
+    auto_publish: bool
+    minify: bool
+    allowed_flags: list[str]
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """One upload of a site and what became of it."""
+
+    id: str
+    site_id: int
+    site_name: str
+    environment: Environment
+    status: DeployStatus
+    error: str | None
+    created_by: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    published_at: datetime | None
+    pinned: bool
+    pruned_at: datetime | None
+    artifact_bytes: int
+    file_count: int | None
+    total_bytes: int | None
+    flags: dict[str, Any]
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """A claimed build job: which deploy, and how many times it was tried."""
+
+    deploy_id: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PublishEvent:
+    """One publish or rollback: who, when, from which deploy to which."""
+
+    id: int
+    site_name: str
+    environment: Environment
+    kind: str
+    from_deploy: str | None
+    to_deploy: str
+    actor_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a deploy's build log."""
+
+    line_no: int
+    logged_at: datetime
+    text: str
 
 
 @dataclass(frozen=True)

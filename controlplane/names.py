@@ -37,6 +37,12 @@ def validate_email(email: object) -> str:
     return email
 
 
+def preview_host(deploy_id: str, site: str, base_domain: str) -> str | None:
+    """The preview hostname of a deploy, or None when the label would pass 63 characters."""
+    label = f"{deploy_id}{HOST_PART_SEPARATOR}{site}"
+    return f"{label}.{base_domain}" if len(label) <= SITE_NAME_MAX else None
+
+
 def site_hosts(site: str, base_domain: str) -> dict[str, str]:
     """The hostnames of a site's environments under the base domain."""
     return {

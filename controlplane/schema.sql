@@ -15,6 +15,59 @@ CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (id);
 CREATE UNIQUE INDEX api_tokens_token_hash_key ON public.api_tokens USING btree (token_hash);
 CREATE INDEX api_tokens_user_id_idx ON public.api_tokens USING btree (user_id);
 
+CREATE TABLE build_jobs (
+    deploy_id text NOT NULL,
+    state text NOT NULL DEFAULT 'queued'::text,
+    attempts integer NOT NULL DEFAULT 0,
+    worker text,
+    lease_expires_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE build_jobs ADD CONSTRAINT build_jobs_deploy_id_fkey FOREIGN KEY (deploy_id) REFERENCES deploys(id) ON DELETE CASCADE;
+ALTER TABLE build_jobs ADD CONSTRAINT build_jobs_pkey PRIMARY KEY (deploy_id);
+ALTER TABLE build_jobs ADD CONSTRAINT build_jobs_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'done'::text])));
+CREATE INDEX build_jobs_claimable_idx ON public.build_jobs USING btree (created_at) WHERE (state <> 'done'::text);
+CREATE UNIQUE INDEX build_jobs_pkey ON public.build_jobs USING btree (deploy_id);
+
+CREATE TABLE deploy_log_lines (
+    deploy_id text NOT NULL,
+    line_no integer NOT NULL,
+    logged_at timestamp with time zone NOT NULL DEFAULT now(),
+    text text NOT NULL
+);
+ALTER TABLE deploy_log_lines ADD CONSTRAINT deploy_log_lines_deploy_id_fkey FOREIGN KEY (deploy_id) REFERENCES deploys(id) ON DELETE CASCADE;
+ALTER TABLE deploy_log_lines ADD CONSTRAINT deploy_log_lines_pkey PRIMARY KEY (deploy_id, line_no);
+CREATE UNIQUE INDEX deploy_log_lines_pkey ON public.deploy_log_lines USING btree (deploy_id, line_no);
+
+CREATE TABLE deploys (
+    id text NOT NULL,
+    site_id bigint NOT NULL,
+    environment text NOT NULL,
+    status text NOT NULL,
+    error text,
+    created_by bigint,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    published_at timestamp with time zone,
+    pinned boolean NOT NULL DEFAULT false,
+    pruned_at timestamp with time zone,
+    artifact_bytes bigint NOT NULL,
+    file_count integer,
+    total_bytes bigint,
+    flags jsonb NOT NULL DEFAULT '{}'::jsonb,
+    report jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+ALTER TABLE deploys ADD CONSTRAINT deploys_created_by_fkey FOREIGN KEY (created_by) REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE deploys ADD CONSTRAINT deploys_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
+ALTER TABLE deploys ADD CONSTRAINT deploys_id_check CHECK ((id ~ '^[a-z0-9]{12}$'::text));
+ALTER TABLE deploys ADD CONSTRAINT deploys_pkey PRIMARY KEY (id);
+ALTER TABLE deploys ADD CONSTRAINT deploys_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+ALTER TABLE deploys ADD CONSTRAINT deploys_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'building'::text, 'ready'::text, 'live'::text, 'failed'::text, 'superseded'::text])));
+CREATE UNIQUE INDEX deploys_one_live_idx ON public.deploys USING btree (site_id, environment) WHERE (status = 'live'::text);
+CREATE UNIQUE INDEX deploys_pkey ON public.deploys USING btree (id);
+CREATE INDEX deploys_site_created_idx ON public.deploys USING btree (site_id, created_at DESC);
+
 CREATE TABLE login_failures (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     client_address text NOT NULL,
@@ -25,6 +78,23 @@ ALTER TABLE login_failures ADD CONSTRAINT login_failures_pkey PRIMARY KEY (id);
 CREATE INDEX login_failures_account_idx ON public.login_failures USING btree (account, failed_at);
 CREATE INDEX login_failures_address_idx ON public.login_failures USING btree (client_address, failed_at);
 CREATE UNIQUE INDEX login_failures_pkey ON public.login_failures USING btree (id);
+
+CREATE TABLE publish_events (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    site_id bigint NOT NULL,
+    environment text NOT NULL,
+    kind text NOT NULL,
+    from_deploy text,
+    to_deploy text NOT NULL,
+    actor_id bigint,
+    created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE publish_events ADD CONSTRAINT publish_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE publish_events ADD CONSTRAINT publish_events_kind_check CHECK ((kind = ANY (ARRAY['publish'::text, 'auto_publish'::text, 'rollback'::text])));
+ALTER TABLE publish_events ADD CONSTRAINT publish_events_pkey PRIMARY KEY (id);
+ALTER TABLE publish_events ADD CONSTRAINT publish_events_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX publish_events_pkey ON public.publish_events USING btree (id);
+CREATE INDEX publish_events_site_idx ON public.publish_events USING btree (site_id, created_at DESC);
 
 CREATE TABLE schema_migrations (
     version integer NOT NULL,
@@ -38,12 +108,17 @@ CREATE TABLE sites (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     name text NOT NULL,
     owner_id bigint NOT NULL,
-    created_at timestamp with time zone NOT NULL DEFAULT now()
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    tier text NOT NULL DEFAULT 'free'::text,
+    auto_publish boolean NOT NULL DEFAULT true,
+    minify boolean NOT NULL DEFAULT true,
+    allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text]
 );
 ALTER TABLE sites ADD CONSTRAINT sites_name_check CHECK ((name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text));
 ALTER TABLE sites ADD CONSTRAINT sites_name_key UNIQUE (name);
 ALTER TABLE sites ADD CONSTRAINT sites_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES users(id) ON DELETE RESTRICT;
 ALTER TABLE sites ADD CONSTRAINT sites_pkey PRIMARY KEY (id);
+ALTER TABLE sites ADD CONSTRAINT sites_tier_check CHECK ((tier = ANY (ARRAY['free'::text, 'pro'::text])));
 CREATE UNIQUE INDEX sites_name_key ON public.sites USING btree (name);
 CREATE INDEX sites_owner_id_idx ON public.sites USING btree (owner_id);
 CREATE UNIQUE INDEX sites_pkey ON public.sites USING btree (id);

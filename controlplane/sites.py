@@ -1,11 +1,18 @@
-"""Sites: create, list, read and delete, each limited to what the acting user may see."""
+"""Sites: create, list, read, change and delete, each limited to what the acting user may see."""
 
 from __future__ import annotations
 
-from controlplane.errors import NotFound
+import asyncio
+from typing import Any
+
+from controlplane.errors import Forbidden, Invalid, NotFound
+from controlplane.flags import validate_allowed_flags
 from controlplane.models import Site, User
 from controlplane.names import validate_site_name
+from controlplane.releases import ReleaseFiles
 from controlplane.store import Store
+
+TIERS = ("free", "pro")
 
 
 def _owner_filter(actor: User) -> int | None:
@@ -16,12 +23,17 @@ def _owner_filter(actor: User) -> int | None:
 class Sites:
     """Site operations on behalf of a user."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, files: ReleaseFiles) -> None:
         self.store = store
+        self.files = files
 
     async def create(self, actor: User, name: object) -> Site:
         """Create a site owned by the actor."""
-        return await self.store.create_site(validate_site_name(name), actor.id)
+        valid = validate_site_name(name)
+        if await self.store.get_site(valid, None) is None:
+            # Files left by an earlier site of this name (a crash mid-delete) must not reappear.
+            await asyncio.to_thread(self.files.remove_site, valid)
+        return await self.store.create_site(valid, actor.id)
 
     async def list(self, actor: User) -> list[Site]:
         """The sites the actor may see."""
@@ -34,7 +46,31 @@ class Sites:
             raise NotFound(f"no site named {name!r}", code="site_not_found")
         return site
 
+    async def update(self, actor: User, name: str, changes: dict[str, Any]) -> Site:
+        """Change deploy settings: auto_publish, minify, allowed_flags; tier for admins."""
+        site = await self.get(actor, name)
+        valid: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key in ("auto_publish", "minify"):
+                if not isinstance(value, bool):
+                    raise Invalid(f"{key} is true or false", code="invalid_setting")
+                valid[key] = value
+            elif key == "allowed_flags":
+                valid[key] = validate_allowed_flags(value)
+            elif key == "tier":
+                if not actor.is_admin:
+                    raise Forbidden("only admins change a site's tier", code="admin_required")
+                if value not in TIERS:
+                    raise Invalid("tier is 'free' or 'pro'", code="invalid_setting")
+                valid[key] = value
+            else:
+                raise Invalid(f"unknown setting {key!r}", code="invalid_setting")
+        if not valid:
+            return site
+        return await self.store.update_site(site.id, valid)
+
     async def delete(self, actor: User, name: str) -> None:
-        """Delete a site the actor may see."""
+        """Delete a site, its deploys and all its files."""
         if not await self.store.delete_site(name, _owner_filter(actor)):
             raise NotFound(f"no site named {name!r}", code="site_not_found")
+        await asyncio.to_thread(self.files.remove_site, name)

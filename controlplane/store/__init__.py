@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiopg
 import psycopg2
 import psycopg2.errors
-import psycopg2.extras
 
 from controlplane.errors import Conflict
 from controlplane.models import ApiToken, LoginFailureCounts, Role, Site, User
+from controlplane.store.base import SITE_COLUMNS
+from controlplane.store.deploys import DeployQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
 
 _USER_COLUMNS = "id, email, role, created_at"
 _TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at"
-_SITE_COLUMNS = "id, name, owner_id, created_at"
 
 
 async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
@@ -29,41 +27,8 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store:
+class Store(DeployQueries):
     """Typed queries over a pool; callers never see SQL or cursors."""
-
-    def __init__(self, pool: aiopg.Pool) -> None:
-        self.pool = pool
-
-    @asynccontextmanager
-    async def _cursor(self, *, transaction: bool = False) -> AsyncIterator[Any]:
-        async with (
-            self.pool.acquire() as conn,
-            conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
-        ):
-            if transaction:
-                async with cur.begin():
-                    yield cur
-            else:
-                yield cur
-
-    async def _one(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        async with self._cursor() as cur:
-            await cur.execute(sql, params or {})
-            row: dict[str, Any] | None = await cur.fetchone()
-            return row
-
-    async def _all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        async with self._cursor() as cur:
-            await cur.execute(sql, params or {})
-            rows: list[dict[str, Any]] = await cur.fetchall()
-            return rows
-
-    async def _execute(self, sql: str, params: dict[str, Any] | None = None) -> int:
-        async with self._cursor() as cur:
-            await cur.execute(sql, params or {})
-            count: int = cur.rowcount
-            return count
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
@@ -165,7 +130,7 @@ class Store:
         try:
             row = await self._one(
                 f"INSERT INTO sites (name, owner_id) VALUES (%(n)s, %(o)s)"
-                f" RETURNING {_SITE_COLUMNS}",
+                f" RETURNING {SITE_COLUMNS}",
                 {"n": name, "o": owner_id},
             )
         except psycopg2.errors.UniqueViolation:
@@ -176,7 +141,7 @@ class Store:
     async def list_sites(self, owner_id: int | None) -> list[Site]:
         """Sites of one owner (or all), by name."""
         rows = await self._all(
-            f"SELECT {_SITE_COLUMNS} FROM sites"
+            f"SELECT {SITE_COLUMNS} FROM sites"
             f" WHERE %(o)s::bigint IS NULL OR owner_id = %(o)s ORDER BY name",
             {"o": owner_id},
         )
@@ -185,11 +150,23 @@ class Store:
     async def get_site(self, name: str, owner_id: int | None) -> Site | None:
         """The named site if it exists and belongs to the owner (any owner when None)."""
         row = await self._one(
-            f"SELECT {_SITE_COLUMNS} FROM sites"
+            f"SELECT {SITE_COLUMNS} FROM sites"
             f" WHERE name = %(n)s AND (%(o)s::bigint IS NULL OR owner_id = %(o)s)",
             {"n": name, "o": owner_id},
         )
         return Site(**row) if row else None
+
+    async def update_site(self, site_id: int, changes: dict[str, Any]) -> Site:
+        """Change a site's settings (only known columns; the service validated the values)."""
+        allowed = {"tier", "auto_publish", "minify", "allowed_flags"}
+        assert set(changes) <= allowed, set(changes) - allowed
+        assignments = ", ".join(f"{column} = %({column})s" for column in sorted(changes))
+        row = await self._one(
+            f"UPDATE sites SET {assignments} WHERE id = %(id)s RETURNING {SITE_COLUMNS}",
+            {**changes, "id": site_id},
+        )
+        assert row is not None
+        return Site(**row)
 
     async def delete_site(self, name: str, owner_id: int | None) -> bool:
         """Delete the named site if visible to the owner; False when there was none."""

@@ -7,20 +7,15 @@ from typing import Any
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
-from controlplane.errors import Invalid, Unauthorized
+from controlplane.errors import Invalid
 from controlplane.models import ApiToken, Site, User
 from controlplane.names import site_hosts
+from controlplane.web import deploy_api
+from controlplane.web.auth import current_user
+from controlplane.web.deploy_api import site_settings_json, site_urls
 from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
-
-
-async def current_user(request: web.Request) -> User:
-    """The authenticated caller; Unauthorized without a valid bearer token."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized("a bearer token is required", code="missing_token")
-    return await request.app[ACCOUNTS].authenticate(credentials.strip())
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -43,13 +38,16 @@ def token_json(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def site_json(site: Site, base_domain: str) -> dict[str, Any]:
+def site_json(request: web.Request, site: Site) -> dict[str, Any]:
     """A site as the API shows it."""
+    hosts = site_hosts(site.name, request.app[SETTINGS].base_domain)
     return {
         "name": site.name,
         "owner_id": site.owner_id,
         "created_at": site.created_at.isoformat(),
-        "hosts": site_hosts(site.name, base_domain),
+        "hosts": hosts,
+        "urls": site_urls(request, dict(hosts)),
+        **site_settings_json(site),
     }
 
 
@@ -122,8 +120,7 @@ async def delete_token(request: web.Request) -> web.Response:
 async def list_sites(request: web.Request) -> web.Response:
     """The sites the caller may see."""
     sites = await request.app[SITES].list(await current_user(request))
-    base = request.app[SETTINGS].base_domain
-    return web.json_response({"sites": [site_json(site, base) for site in sites]})
+    return web.json_response({"sites": [site_json(request, site) for site in sites]})
 
 
 async def create_site(request: web.Request) -> web.Response:
@@ -131,13 +128,13 @@ async def create_site(request: web.Request) -> web.Response:
     actor = await current_user(request)
     body = await read_json_object(request)
     site = await request.app[SITES].create(actor, body.get("name"))
-    return web.json_response(site_json(site, request.app[SETTINGS].base_domain), status=201)
+    return web.json_response(site_json(request, site), status=201)
 
 
 async def get_site(request: web.Request) -> web.Response:
     """One site."""
     site = await request.app[SITES].get(await current_user(request), request.match_info["site"])
-    return web.json_response(site_json(site, request.app[SETTINGS].base_domain))
+    return web.json_response(site_json(request, site))
 
 
 async def delete_site(request: web.Request) -> web.Response:
@@ -164,6 +161,24 @@ _NEW_USER = {
         "email": {"type": "string"},
         "password": {"type": "string", "minLength": 8},
         "role": {"type": "string", "enum": ["admin", "member"], "default": "member"},
+    },
+}
+
+_SITE_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "auto_publish": {"type": "boolean"},
+        "minify": {"type": "boolean"},
+        "allowed_flags": {"type": "array", "items": {"type": "string"}},
+        "tier": {"type": "string", "enum": ["free", "pro"]},
+    },
+}
+_PINNED = {"type": "object", "required": ["pinned"], "properties": {"pinned": {"type": "boolean"}}}
+_ROLLBACK = {
+    "type": "object",
+    "properties": {
+        "environment": {"type": "string", "enum": ["production", "staging"]},
+        "deploy_id": {"type": "string"},
     },
 }
 
@@ -213,6 +228,51 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", "/api/v1/sites/{site}", get_site, "Get a site"),
     Endpoint("DELETE", "/api/v1/sites/{site}", delete_site, "Delete a site", status=204),
+    Endpoint(
+        "PATCH",
+        "/api/v1/sites/{site}",
+        deploy_api.update_site,
+        "Change deploy settings (auto_publish, minify, allowed_flags; tier: admins)",
+        request_body=_SITE_SETTINGS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/deploys",
+        deploy_api.create_deploy,
+        "Upload a ZIP (raw body or multipart field 'archive'); 202 with the deploy",
+        status=202,
+        responses={413: "archive too large", 415: "not a ZIP or form", 422: "rejected entries"},
+    ),
+    Endpoint("GET", "/api/v1/sites/{site}/deploys", deploy_api.list_deploys, "Deploy history"),
+    Endpoint("GET", "/api/v1/sites/{site}/deploys/{deploy}", deploy_api.get_deploy, "One deploy"),
+    Endpoint(
+        "PATCH",
+        "/api/v1/sites/{site}/deploys/{deploy}",
+        deploy_api.update_deploy,
+        "Pin or unpin a deploy",
+        request_body=_PINNED,
+    ),
+    Endpoint(
+        "GET", "/api/v1/sites/{site}/deploys/{deploy}/log", deploy_api.deploy_log, "Build log"
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/deploys/{deploy}/publish",
+        deploy_api.publish_deploy,
+        "Make a ready deploy live",
+        responses={409: "deploy not ready or pruned"},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/rollback",
+        deploy_api.rollback,
+        "Back to the previous live deploy, or the one named",
+        request_body=_ROLLBACK,
+        responses={409: "no earlier live deploy"},
+    ),
+    Endpoint(
+        "GET", "/api/v1/sites/{site}/publishes", deploy_api.publish_history, "Publish history"
+    ),
 )
 
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from controlplane.accounts import Accounts
 from controlplane.config import Settings
+from controlplane.deploys import Deploys
 from controlplane.sites import Sites
 from controlplane.store import Store
 
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 SITES = web.AppKey("sites", Sites)
+DEPLOYS = web.AppKey("deploys", Deploys)

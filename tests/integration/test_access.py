@@ -12,12 +12,37 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
     ("GET", "/api/v1/users"): ("/api/v1/users", None, 403),
     ("POST", "/api/v1/users"): (
         "/api/v1/users",
-        {"email": "x@y.test", "password": "12345678"},
+        '{"email": "x@y.test", "password": "12345678"}',
         403,
     ),
     ("GET", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", None, 404),
     ("DELETE", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", None, 404),
     ("DELETE", "/api/v1/tokens/{token_id}"): ("/api/v1/tokens/{token_id}", None, 404),
+    ("PATCH", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", "{}", 404),
+    ("POST", "/api/v1/sites/{site}/deploys"): ("/api/v1/sites/owned/deploys", b"PK", 404),
+    ("GET", "/api/v1/sites/{site}/deploys"): ("/api/v1/sites/owned/deploys", None, 404),
+    ("GET", "/api/v1/sites/{site}/deploys/{deploy}"): (
+        "/api/v1/sites/owned/deploys/000000000000",
+        None,
+        404,
+    ),
+    ("PATCH", "/api/v1/sites/{site}/deploys/{deploy}"): (
+        "/api/v1/sites/owned/deploys/000000000000",
+        '{"pinned": true}',
+        404,
+    ),
+    ("GET", "/api/v1/sites/{site}/deploys/{deploy}/log"): (
+        "/api/v1/sites/owned/deploys/000000000000/log",
+        None,
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/deploys/{deploy}/publish"): (
+        "/api/v1/sites/owned/deploys/000000000000/publish",
+        None,
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/rollback"): ("/api/v1/sites/owned/rollback", "{}", 404),
+    ("GET", "/api/v1/sites/{site}/publishes"): ("/api/v1/sites/owned/publishes", None, 404),
 }
 # Endpoints that act only on the caller's own things or are public: checked separately below.
 OWN_OR_PUBLIC = {
@@ -48,7 +73,7 @@ async def test_access_stranger_gets_404_or_403_everywhere(
 
     for (method, _), (path, body, status) in STRANGER_CALLS.items():
         url = path.format(token_id=token["id"])
-        response = await client.request(method, url, json=body, headers=stranger)
+        response = await client.request(method, url, data=body, headers=stranger)
         assert response.status == status, (method, url)
         assert "error" in await response.json()
 
@@ -81,6 +106,6 @@ async def test_access_every_non_public_endpoint_needs_a_token(client: TestClient
     for endpoint in ENDPOINTS:
         if endpoint.access == "public":
             continue
-        path = endpoint.path.format(site="owned", token_id="1")
+        path = endpoint.path.format(site="owned", token_id="1", deploy="000000000000")
         response = await client.request(endpoint.method, path, json={})
         assert response.status == 401, (endpoint.method, path)

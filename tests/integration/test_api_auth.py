@@ -92,7 +92,7 @@ async def test_login_success_does_not_reset_another_address(client: TestClient) 
 
 
 async def test_login_untrusted_peer_cannot_spoof_forwarded_for(
-    aiohttp_client, settings: Settings
+    settings: Settings, aiohttp_client
 ) -> None:
     app = create_app(settings.replace(trusted_proxies=()))
     client = await aiohttp_client(app)

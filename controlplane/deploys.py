@@ -1,0 +1,206 @@
+"""Deploys: accept a validated upload, list and read deploys, publish, roll back, pin."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from pathlib import Path
+
+from controlplane.archive import ArchiveLimits, ArchiveRejected, inspect_archive
+from controlplane.errors import Conflict, Invalid, NotFound, WharfError
+from controlplane.flags import flags_to_json, parse_flags
+from controlplane.models import ENVIRONMENTS, Deploy, Environment, LogLine, PublishEvent, Site, User
+from controlplane.releases import ReleaseFiles
+from controlplane.sites import Sites
+from controlplane.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class UploadRejected(WharfError):
+    """The archive broke upload rules; details list every bad entry (413 or 422)."""
+
+    def __init__(self, rejected: ArchiveRejected) -> None:
+        super().__init__(
+            "the archive was rejected",
+            code="archive_too_large" if rejected.status == 413 else "archive_rejected",
+            details=[
+                {"entry": p.entry, "code": p.code, "message": p.message} for p in rejected.problems
+            ],
+        )
+        self.status = rejected.status
+
+
+def new_deploy_id() -> str:
+    """A deploy id: 12 lowercase hex characters, safe inside a DNS label."""
+    return secrets.token_hex(6)
+
+
+def validate_environment(environment: object) -> Environment:
+    """production or staging."""
+    for known in ENVIRONMENTS:
+        if environment == known:
+            return known
+    raise Invalid("environment is 'production' or 'staging'", code="invalid_environment")
+
+
+class Deploys:
+    """Deploy operations on behalf of a user; the build itself is the worker's."""
+
+    def __init__(
+        self, store: Store, files: ReleaseFiles, sites: Sites, limits: ArchiveLimits
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.sites = sites
+        self.limits = limits
+
+    async def create(
+        self, actor: User, site_name: str, upload: Path, environment: object, flags: object
+    ) -> Deploy:
+        """Validate an uploaded ZIP, keep it, and queue its build; the upload file is consumed."""
+        try:
+            site = await self.sites.get(actor, site_name)
+            env = validate_environment(environment)
+            parsed = parse_flags(flags, site.allowed_flags)
+            try:
+                summary = await asyncio.to_thread(inspect_archive, upload, self.limits)
+            except ArchiveRejected as rejected:
+                raise UploadRejected(rejected) from None
+            deploy_id = new_deploy_id()
+            artifact = await asyncio.to_thread(
+                self.files.keep_artifact, upload, site.name, deploy_id
+            )
+        finally:
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
+        size = (await asyncio.to_thread(artifact.stat)).st_size
+        try:
+            deploy = await self.store.create_deploy(
+                deploy_id, site.id, env, actor.id, size, flags_to_json(parsed)
+            )
+        except BaseException:
+            artifact.unlink(missing_ok=True)
+            raise
+        log.info(
+            "deploy accepted",
+            extra={"site": site.name, "deploy": deploy_id, "files": summary.file_count},
+        )
+        return deploy
+
+    async def _site_and_deploy(
+        self, actor: User, site_name: str, deploy_id: str
+    ) -> tuple[Site, Deploy]:
+        site = await self.sites.get(actor, site_name)
+        deploy = await self.store.get_deploy(site.id, deploy_id)
+        if deploy is None:
+            raise NotFound(f"no deploy {deploy_id!r} on this site", code="deploy_not_found")
+        return site, deploy
+
+    async def for_site(self, actor: User, site_name: str) -> list[Deploy]:
+        """A site's deploys, newest first."""
+        site = await self.sites.get(actor, site_name)
+        return await self.store.list_deploys(site.id)
+
+    async def get(self, actor: User, site_name: str, deploy_id: str) -> Deploy:
+        """One deploy."""
+        return (await self._site_and_deploy(actor, site_name, deploy_id))[1]
+
+    async def log(self, actor: User, site_name: str, deploy_id: str) -> list[LogLine]:
+        """A deploy's build log."""
+        _, deploy = await self._site_and_deploy(actor, site_name, deploy_id)
+        return await self.store.log_lines(deploy.id)
+
+    async def publish(
+        self, actor: User | None, site_name: str, deploy_id: str, *, kind: str = "publish"
+    ) -> PublishEvent:
+        """Make a ready (or earlier live) deploy live in its environment."""
+        if actor is None:
+            site = await self.sites.store.get_site(site_name, None)
+            if site is None:
+                raise NotFound("no such site", code="site_not_found")
+        else:
+            site = await self.sites.get(actor, site_name)
+        return await self.publish_deploy(site, deploy_id, actor.id if actor else None, kind)
+
+    async def publish_deploy(
+        self, site: Site, deploy_id: str, actor_id: int | None, kind: str
+    ) -> PublishEvent:
+        """Publish: database rows first, then the symlink, under the site's publish lock."""
+        deploy = await self.store.get_deploy(site.id, deploy_id)
+        if deploy is None:
+            raise NotFound(f"no deploy {deploy_id!r} on this site", code="deploy_not_found")
+
+        async def swap(previous: str | None) -> None:
+            await asyncio.to_thread(self.files.activate, site.name, deploy.environment, deploy_id)
+
+        event = await self.store.publish(
+            site.id, deploy_id, kind=kind, actor_id=actor_id, swap=swap
+        )
+        log.info(
+            "deploy published",
+            extra={"site": site.name, "deploy": deploy_id, "from": event.from_deploy, "kind": kind},
+        )
+        return event
+
+    async def rollback(
+        self, actor: User, site_name: str, environment: object, deploy_id: object
+    ) -> PublishEvent:
+        """Go back to the previous live deploy, or to the one named."""
+        site = await self.sites.get(actor, site_name)
+        env = validate_environment(environment)
+        if deploy_id is None:
+            target = await self.store.previous_live_deploy(site.id, env)
+            if target is None:
+                raise Conflict("there is no earlier live deploy", code="no_previous_deploy")
+        elif isinstance(deploy_id, str):
+            target = deploy_id
+            deploy = await self.store.get_deploy(site.id, target)
+            if deploy is None:
+                raise NotFound(f"no deploy {target!r} on this site", code="deploy_not_found")
+            if deploy.environment != env:
+                raise Conflict(
+                    f"deploy {target} belongs to {deploy.environment}", code="wrong_environment"
+                )
+        else:
+            raise Invalid("deploy_id is a string", code="invalid_deploy_id")
+        return await self.publish_deploy(site, target, actor.id, "rollback")
+
+    async def set_pinned(
+        self, actor: User, site_name: str, deploy_id: str, pinned: object
+    ) -> Deploy:
+        """Pin or unpin a deploy (retention keeps pinned ones)."""
+        site, _ = await self._site_and_deploy(actor, site_name, deploy_id)
+        if not isinstance(pinned, bool):
+            raise Invalid("pinned is true or false", code="invalid_pinned")
+        await self.store.set_pinned(site.id, deploy_id, pinned)
+        return await self.get(actor, site_name, deploy_id)
+
+    async def history(self, actor: User, site_name: str) -> list[PublishEvent]:
+        """Every publish and rollback of a site, newest first."""
+        site = await self.sites.get(actor, site_name)
+        return await self.store.publish_events(site.id)
+
+    async def reconcile(self) -> int:
+        """Make every live symlink name the deploy the database says is live; returns fixes."""
+        fixed = 0
+        live = {(site, env): deploy for site, env, deploy in await self.store.live_deploys()}
+        for site in await asyncio.to_thread(self.files.site_names_on_disk):
+            for env in ENVIRONMENTS:
+                if (site, env) not in live and self.files.live_deploy(site, env) is not None:
+                    await asyncio.to_thread(self.files.deactivate, site, env)
+                    fixed += 1
+        for (site, environment), deploy_id in live.items():
+            if self.files.live_deploy(site, environment) == deploy_id:
+                continue
+            try:
+                await asyncio.to_thread(self.files.activate, site, environment, deploy_id)
+                fixed += 1
+            except FileNotFoundError:
+                log.error(
+                    "a live deploy has no release files",
+                    extra={"site": site, "deploy": deploy_id},
+                )
+        if fixed:
+            log.warning("live pointers reconciled with the database", extra={"fixed": fixed})
+        return fixed

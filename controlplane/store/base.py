@@ -1,0 +1,49 @@
+"""Cursor helpers shared by the query classes of the store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiopg
+import psycopg2.extras
+
+SITE_COLUMNS = "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags"
+
+
+class QueriesBase:
+    """Holds the pool and runs statements with named parameters."""
+
+    def __init__(self, pool: aiopg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def _cursor(self, *, transaction: bool = False) -> AsyncIterator[Any]:
+        async with (
+            self.pool.acquire() as conn,
+            conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
+        ):
+            if transaction:
+                async with cur.begin():
+                    yield cur
+            else:
+                yield cur
+
+    async def _one(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        async with self._cursor() as cur:
+            await cur.execute(sql, params or {})
+            row: dict[str, Any] | None = await cur.fetchone()
+            return row
+
+    async def _all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        async with self._cursor() as cur:
+            await cur.execute(sql, params or {})
+            rows: list[dict[str, Any]] = await cur.fetchall()
+            return rows
+
+    async def _execute(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        async with self._cursor() as cur:
+            await cur.execute(sql, params or {})
+            count: int = cur.rowcount
+            return count

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--wait",
         type=float,
-        default=float(os.environ.get("WHARF_DEPLOY_WAIT", "600")),
+        default=os.environ.get("WHARF_DEPLOY_WAIT", "600"),
         help="seconds to wait for the build (WHARF_DEPLOY_WAIT) [default: 600]",
     )
     rollback = commands.add_parser("rollback", parents=[client], help="go back to a deploy")

@@ -53,6 +53,14 @@ def parse_optional(value: str) -> str | None:
     return value or None
 
 
+def parse_brotli_quality(value: str) -> int:
+    """0 to 11."""
+    quality = int(value)
+    if not 0 <= quality <= 11:
+        raise ValueError(f"expected 0 to 11, got {value!r}")
+    return quality
+
+
 def parse_bool(value: str) -> bool:
     """true/false, yes/no, on/off, 1/0."""
     lowered = value.strip().lower()
@@ -173,7 +181,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "brotli_quality",
-        parse_positive_int,
+        parse_brotli_quality,
         "6",
         "Brotli quality of precompressed files (6: as fast as 5, 1% smaller; 9+ is slow).",
     ),

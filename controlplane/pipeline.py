@@ -37,6 +37,7 @@ class BuildPlan:
     workdir: Path
     limits: ArchiveLimits
     minify: bool
+    minify_override: bool | None = None  # WHARF_MINIFY always/never beats site and flag
     flags: dict[str, BuildFlag] = field(default_factory=dict)
     brotli_quality: int = 6
 
@@ -115,7 +116,13 @@ def run_build(plan: BuildPlan, log: Callable[[str], None]) -> BuiltRelease:
     flag_minify = plan.flags.get("minify")
     flag_precompress = plan.flags.get("precompress")
     options = BuildOptions(
-        minify=bool(flag_minify.value) if flag_minify else plan.minify,
+        minify=(
+            plan.minify_override
+            if plan.minify_override is not None
+            else bool(flag_minify.value)
+            if flag_minify
+            else plan.minify
+        ),
         precompress=bool(flag_precompress.value) if flag_precompress else True,
         brotli_quality=plan.brotli_quality,
     )

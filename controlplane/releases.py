@@ -70,8 +70,10 @@ class ReleaseFiles:
         target = self.release_path(site, deploy_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
-            # Only a build that died after its rename leaves this; nothing points at it yet.
-            remove_tree(target)
+            # An earlier attempt got this far (and may be live): releases never change, so
+            # the one in place stays and this build is dropped.
+            remove_tree(built)
+            return target
         os.rename(built, target)
         _fsync_dir(target.parent)
         return target

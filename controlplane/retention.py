@@ -40,11 +40,11 @@ async def apply_retention(
     """One retention pass; live and pinned deploys are never touched."""
     pruned = 0
     for site, deploy_id in await store.prunable_deploys(policy.keep_free, policy.keep_pro):
-        # Files first: a crash in between leaves a row that says "not pruned" for missing
-        # files, which the next run prunes again, never the other way round.
-        await asyncio.to_thread(files.remove_release, site, deploy_id)
-        await store.mark_pruned(deploy_id)
-        pruned += 1
+        # The row first: from then on a publish refuses it. Files a crash leaves behind are
+        # swept as orphans by a later run.
+        if await store.mark_pruned(deploy_id):
+            await asyncio.to_thread(files.remove_release, site, deploy_id)
+            pruned += 1
     expired = 0
     for site, deploy_id in await store.expired_failed_deploys(policy.failed_days):
         await asyncio.to_thread(files.remove_release, site, deploy_id)

@@ -10,6 +10,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from prometheus_client import Counter, Histogram
+
 from controlplane.archive import ArchiveLimits
 from controlplane.deploys import Deploys
 from controlplane.flags import flags_from_json, secret_values
@@ -20,6 +22,13 @@ from controlplane.releases import ReleaseFiles, remove_tree
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
+
+BUILDS = Counter("wharf_builds_total", "Builds finished, by outcome", ["outcome"])
+BUILD_SECONDS = Histogram(
+    "wharf_build_duration_seconds",
+    "Time from claiming a job to the end of its build",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,9 @@ class BuildWorker:
             while not stop.is_set():
                 try:
                     await self.store.fail_abandoned_jobs(self.options.max_attempts)
-                    job = await self.store.claim_job(self.name, self.options.lease_seconds)
+                    job = await self.store.claim_job(
+                        self.name, self.options.lease_seconds, self.options.max_attempts
+                    )
                 except Exception:
                     log.exception("could not claim a job; retrying")
                     job = None
@@ -102,7 +113,14 @@ class BuildWorker:
                     for task in (waiter, stopper):
                         task.cancel()
                     continue
-                await self._run_job(job, stop)
+                try:
+                    await self._run_job(job, stop)
+                except Exception:
+                    # The job's lease runs out and another attempt follows; the loop goes on.
+                    log.exception(
+                        "a build job failed outside the build", extra={"deploy": job.deploy_id}
+                    )
+                    await asyncio.sleep(1)
 
     async def _run_job(self, job: BuildJob, stop: asyncio.Event) -> None:
         """Build one job, renewing its lease; on stop, wait a grace period, then hand it back."""
@@ -129,9 +147,14 @@ class BuildWorker:
 
     async def build(self, job: BuildJob) -> None:
         """Build one deploy and record the outcome; publish it when the site says so."""
+        with BUILD_SECONDS.time():
+            outcome = await self._build(job)
+        BUILDS.labels(outcome).inc()
+
+    async def _build(self, job: BuildJob) -> str:
         deploy = await self.store.deploy_by_id(job.deploy_id)
         if deploy is None:
-            return
+            return "gone"
         flags = flags_from_json(deploy.flags)
         build_log = BuildLog(
             self.store,
@@ -145,20 +168,21 @@ class BuildWorker:
         try:
             site = await self.store.get_site(deploy.site_name, None)
             assert site is not None
-            minify = (
-                site.minify
-                if self.options.minify_override is None
-                else self.options.minify_override
-            )
             plan = BuildPlan(
                 artifact=self.files.artifact_path(deploy.site_name, deploy.id),
                 workdir=workdir,
                 limits=self.limits,
-                minify=minify,
+                minify=site.minify,
+                minify_override=self.options.minify_override,
                 flags=flags,
                 brotli_quality=self.options.brotli_quality,
             )
             built = await self._in_thread_with_log(plan, build_log)
+            if not await self.store.extend_lease(deploy.id, self.name, self.options.lease_seconds):
+                log.warning(
+                    "lease lost before install; dropping the build", extra={"deploy": deploy.id}
+                )
+                return "lost_lease"
             await asyncio.to_thread(
                 self.files.install_release, built.path, deploy.site_name, deploy.id
             )
@@ -168,7 +192,7 @@ class BuildWorker:
             await self.store.finish_build(
                 deploy.id, self.name, error=str(failed), report=failed.report
             )
-            return
+            return "failed"
         except Exception:
             log.exception("build crashed", extra={"deploy": deploy.id})
             build_log("build failed: internal error (see the server log)")
@@ -176,7 +200,7 @@ class BuildWorker:
             await self.store.finish_build(
                 deploy.id, self.name, error="internal build error", report={}
             )
-            return
+            return "error"
         finally:
             await asyncio.to_thread(remove_tree, workdir)
         build_log("release installed")
@@ -195,6 +219,7 @@ class BuildWorker:
             await self.deploys.publish_deploy(site, deploy.id, deploy.created_by, "auto_publish")
             build_log("published")
             await build_log.flush()
+        return "ready" if finished else "lost_lease"
 
     async def publish_missed(self) -> None:
         """Publish deploys whose worker died between the build and the publish."""

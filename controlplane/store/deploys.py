@@ -104,7 +104,9 @@ class DeployQueries(QueriesBase):
                 )
             return ids
 
-    async def claim_job(self, worker: str, lease_seconds: float) -> BuildJob | None:
+    async def claim_job(
+        self, worker: str, lease_seconds: float, max_attempts: int = 3
+    ) -> BuildJob | None:
         """Take the oldest queued job, or one whose lease expired; None when there is none."""
         row = await self._one(
             """
@@ -112,12 +114,14 @@ class DeployQueries(QueriesBase):
                 lease_expires_at = now() + make_interval(secs => %(lease)s)
             WHERE deploy_id = (
                 SELECT deploy_id FROM build_jobs
-                WHERE state = 'queued' OR (state = 'running' AND lease_expires_at < now())
+                WHERE state = 'queued' OR (
+                    state = 'running' AND lease_expires_at < now() AND attempts < %(max)s
+                )
                 ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
             )
             RETURNING deploy_id, attempts
             """,
-            {"w": worker, "lease": lease_seconds},
+            {"w": worker, "lease": lease_seconds, "max": max_attempts},
         )
         return BuildJob(**row) if row else None
 
@@ -411,15 +415,21 @@ class DeployQueries(QueriesBase):
         )
         return [(row["name"], row["id"]) for row in rows]
 
-    async def mark_pruned(self, deploy_id: str) -> None:
-        """Record that a deploy's files are gone, and drop its log."""
+    async def mark_pruned(self, deploy_id: str) -> bool:
+        """Mark a deploy's files as removed (publishing it is refused from now on) and drop its
+        log; False when it became live or pinned meanwhile."""
         async with self._cursor(transaction=True) as cur:
             await cur.execute(
-                "UPDATE deploys SET pruned_at = now() WHERE id = %(id)s", {"id": deploy_id}
+                "UPDATE deploys SET pruned_at = now() WHERE id = %(id)s"
+                " AND status IN ('ready', 'superseded') AND NOT pinned AND pruned_at IS NULL",
+                {"id": deploy_id},
             )
+            if cur.rowcount == 0:
+                return False
             await cur.execute(
                 "DELETE FROM deploy_log_lines WHERE deploy_id = %(id)s", {"id": deploy_id}
             )
+            return True
 
     async def expired_failed_deploys(self, max_age_days: int) -> list[tuple[str, str]]:
         """(site, deploy) of failed deploys older than the limit."""
@@ -436,9 +446,10 @@ class DeployQueries(QueriesBase):
         await self._execute("DELETE FROM deploys WHERE id = %(id)s", {"id": deploy_id})
 
     async def deploy_ids_by_site(self) -> dict[str, set[str]]:
-        """Every site name with the ids of its deploys (for sweeping orphaned files)."""
+        """Every site with the ids of its unpruned deploys (files of others are orphans)."""
         rows = await self._all(
-            "SELECT s.name, d.id FROM sites s LEFT JOIN deploys d ON d.site_id = s.id"
+            "SELECT s.name, d.id FROM sites s"
+            " LEFT JOIN deploys d ON d.site_id = s.id AND d.pruned_at IS NULL"
         )
         found: dict[str, set[str]] = {}
         for row in rows:

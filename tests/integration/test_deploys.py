@@ -119,6 +119,15 @@ async def test_deploy_upload_builds_minifies_and_goes_live(
     assert any("site root" in text for text in texts)
     assert texts[-1] == "published"
 
+    metrics = await (await api.get("/metrics")).text()
+    ready = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('wharf_builds_total{outcome="ready"}')
+    ]
+    assert ready and float(ready[0].split()[-1]) >= 1
+    assert "wharf_build_duration_seconds_count" in metrics
+
 
 async def test_deploy_multipart_to_staging(
     api: TestClient, headers: dict[str, str], deploy_settings: Settings

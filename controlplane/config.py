@@ -61,6 +61,14 @@ def parse_brotli_quality(value: str) -> int:
     return quality
 
 
+def parse_workers(value: str) -> int:
+    """A worker count; 0 means one per CPU core."""
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"expected 0 (one per core) or more, got {value!r}")
+    return count or os.cpu_count() or 1
+
+
 def parse_bool(value: str) -> bool:
     """true/false, yes/no, on/off, 1/0."""
     lowered = value.strip().lower()
@@ -124,6 +132,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("base_domain", str.lower, "localhost", "Sites live at <site>.<base>."),
     Setting("listen", parse_listen, "127.0.0.1:8000", "Control plane address (API, admin UI)."),
+    Setting("edge_listen", parse_listen, "127.0.0.1:8090", "Edge file server address."),
+    Setting(
+        "edge_workers",
+        parse_workers,
+        "0",
+        "Edge worker processes sharing the port (SO_REUSEPORT); 0 means one per core.",
+    ),
     Setting("admin_email", str, "admin@localhost", "Email of the first admin, created at start."),
     Setting(
         "admin_password",
@@ -216,6 +231,8 @@ class Settings:
     database_url: Secret | None
     base_domain: str
     listen: tuple[str, int]
+    edge_listen: tuple[str, int]
+    edge_workers: int
     admin_email: str
     admin_password: Secret | None
     secret_key: Secret | None

@@ -16,6 +16,8 @@ import psutil
 import pytest
 import requests
 
+from tests.sites import site_files, zip_bytes
+
 pytestmark = pytest.mark.slow
 
 
@@ -41,7 +43,13 @@ class WharfUp:
 
     def __init__(self, data_dir: Path, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
-        env.update(WHARF_DATA_DIR=str(data_dir), WHARF_LISTEN=f"127.0.0.1:{port}")
+        self.edge_port = free_port()
+        env.update(
+            WHARF_DATA_DIR=str(data_dir),
+            WHARF_LISTEN=f"127.0.0.1:{port}",
+            WHARF_EDGE_LISTEN=f"127.0.0.1:{self.edge_port}",
+            WHARF_EDGE_WORKERS="1",
+        )
         self.log = data_dir.parent / f"up-{port}-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "controlplane.cli", "up"],
@@ -59,7 +67,9 @@ class WharfUp:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.output()
-            match = re.search(r"running: (\S+)\n\s+login: (\S+)\n\s+password: (\S+)", text)
+            match = re.search(
+                r"running: (\S+)\n(?:.*\n)*?\s+login: (\S+)\n\s+password: (\S+)", text
+            )
             if match:
                 return match[1], match[2], match[3]
             assert self.process.poll() is None, f"wharf up exited:\n{text}"
@@ -80,7 +90,7 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _use_the_stack(url: str, email: str, password: str) -> None:
+def _use_the_stack(url: str, email: str, password: str, edge_port: int) -> None:
     assert requests.get(f"{url}healthz", timeout=5).status_code == 200
     login = requests.post(
         f"{url}api/v1/auth/login", json={"email": email, "password": password}, timeout=10
@@ -89,6 +99,24 @@ def _use_the_stack(url: str, email: str, password: str) -> None:
     headers = {"Authorization": "Bearer " + login.json()["access_token"]}
     created = requests.post(f"{url}api/v1/sites", json={"name": "blog"}, headers=headers, timeout=5)
     assert created.status_code in (201, 409), created.text
+    marker = f"release-{time.monotonic_ns()}"
+    deploy = requests.post(
+        f"{url}api/v1/sites/blog/deploys",
+        data=zip_bytes(site_files(marker)),
+        headers={**headers, "Content-Type": "application/zip"},
+        timeout=30,
+    )
+    assert deploy.status_code == 202, deploy.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        page = requests.get(
+            f"http://127.0.0.1:{edge_port}/", headers={"Host": "blog.localhost"}, timeout=5
+        )
+        if marker in page.text:
+            assert page.headers["X-Wharf-Deploy"] == deploy.json()["id"]
+            return
+        time.sleep(0.2)
+    raise AssertionError("the deployed site never appeared on the edge")
 
 
 def test_up_prints_login_serves_and_ctrl_c_stops_everything(data_dir: Path) -> None:
@@ -96,7 +124,7 @@ def test_up_prints_login_serves_and_ctrl_c_stops_everything(data_dir: Path) -> N
     try:
         url, email, password = up.wait_for_banner()
         assert email == "admin@localhost"
-        _use_the_stack(url, email, password)
+        _use_the_stack(url, email, password, up.edge_port)
         assert postgres_processes(data_dir / "pg"), "the embedded database should be running"
         up.process.send_signal(signal.SIGINT)
         assert up.process.wait(timeout=30) == 0, up.output()
@@ -104,6 +132,13 @@ def test_up_prints_login_serves_and_ctrl_c_stops_everything(data_dir: Path) -> N
         if up.process.poll() is None:
             up.process.kill()
     assert postgres_processes(data_dir / "pg") == [], up.output()
+    edge_address = f"127.0.0.1:{up.edge_port}"
+    edges = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if edge_address in " ".join(p.info["cmdline"] or [])
+    ]
+    assert edges == [], "the edge outlived wharf up"
     assert (
         not psutil.pid_exists(up.process.pid) or psutil.Process(up.process.pid).status() == "zombie"
     )
@@ -123,7 +158,7 @@ def test_up_after_sigkill_reuses_then_stops_the_database(data_dir: Path) -> None
     try:
         url, _, same_password = second.wait_for_banner()
         assert same_password == password  # the first admin's login is printed again
-        _use_the_stack(url, email, password)
+        _use_the_stack(url, email, password, second.edge_port)
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(timeout=30) == 0, second.output()
     finally:

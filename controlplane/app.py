@@ -16,6 +16,7 @@ from controlplane.archive import ArchiveLimits
 from controlplane.config import Settings
 from controlplane.database import open_store
 from controlplane.deploys import Deploys
+from controlplane.edge_config import EdgeConfigWriter
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.secrets import Secret, derive_key, load_or_create_secret_key
@@ -67,7 +68,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     files = ReleaseFiles(settings.data_dir)
     await asyncio.to_thread(files.ensure_dirs)
     async with open_store(settings) as store:
-        sites = Sites(store, files)
+        edge = EdgeConfigWriter(store, settings.data_dir)
+        await edge.sync()
+        sites = Sites(store, files, edge)
         yield Services(
             settings=settings,
             store=store,

@@ -54,6 +54,7 @@ class Site:
     auto_publish: bool
     minify: bool
     allowed_flags: list[str]
+    spa: bool
 
 
 @dataclass(frozen=True)

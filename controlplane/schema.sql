@@ -112,7 +112,8 @@ CREATE TABLE sites (
     tier text NOT NULL DEFAULT 'free'::text,
     auto_publish boolean NOT NULL DEFAULT true,
     minify boolean NOT NULL DEFAULT true,
-    allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text]
+    allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text],
+    spa boolean NOT NULL DEFAULT false
 );
 ALTER TABLE sites ADD CONSTRAINT sites_name_check CHECK ((name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text));
 ALTER TABLE sites ADD CONSTRAINT sites_name_key UNIQUE (name);

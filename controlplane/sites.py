@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from controlplane.edge_config import EdgeConfigWriter
 from controlplane.errors import Forbidden, Invalid, NotFound
 from controlplane.flags import validate_allowed_flags
 from controlplane.models import Site, User
@@ -23,9 +24,10 @@ def _owner_filter(actor: User) -> int | None:
 class Sites:
     """Site operations on behalf of a user."""
 
-    def __init__(self, store: Store, files: ReleaseFiles) -> None:
+    def __init__(self, store: Store, files: ReleaseFiles, edge: EdgeConfigWriter) -> None:
         self.store = store
         self.files = files
+        self.edge = edge
 
     async def create(self, actor: User, name: object) -> Site:
         """Create a site owned by the actor."""
@@ -33,7 +35,9 @@ class Sites:
         if await self.store.get_site(valid, None) is None:
             # Files left by an earlier site of this name (a crash mid-delete) must not reappear.
             await asyncio.to_thread(self.files.remove_site, valid)
-        return await self.store.create_site(valid, actor.id)
+        site = await self.store.create_site(valid, actor.id)
+        await self.edge.sync()
+        return site
 
     async def list(self, actor: User) -> list[Site]:
         """The sites the actor may see."""
@@ -47,11 +51,11 @@ class Sites:
         return site
 
     async def update(self, actor: User, name: str, changes: dict[str, Any]) -> Site:
-        """Change deploy settings: auto_publish, minify, allowed_flags; tier for admins."""
+        """Change settings: auto_publish, minify, spa, allowed_flags; tier for admins."""
         site = await self.get(actor, name)
         valid: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("auto_publish", "minify"):
+            if key in ("auto_publish", "minify", "spa"):
                 if not isinstance(value, bool):
                     raise Invalid(f"{key} is true or false", code="invalid_setting")
                 valid[key] = value
@@ -67,10 +71,13 @@ class Sites:
                 raise Invalid(f"unknown setting {key!r}", code="invalid_setting")
         if not valid:
             return site
-        return await self.store.update_site(site.id, valid)
+        site = await self.store.update_site(site.id, valid)
+        await self.edge.sync()
+        return site
 
     async def delete(self, actor: User, name: str) -> None:
         """Delete a site, its deploys and all its files."""
         if not await self.store.delete_site(name, _owner_filter(actor)):
             raise NotFound(f"no site named {name!r}", code="site_not_found")
         await asyncio.to_thread(self.files.remove_site, name)
+        await self.edge.sync()

@@ -9,7 +9,7 @@ from typing import Any
 import aiopg
 import psycopg2.extras
 
-SITE_COLUMNS = "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags"
+SITE_COLUMNS = "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa"
 
 
 class QueriesBase:

@@ -169,6 +169,7 @@ _SITE_SETTINGS = {
     "properties": {
         "auto_publish": {"type": "boolean"},
         "minify": {"type": "boolean"},
+        "spa": {"type": "boolean"},
         "allowed_flags": {"type": "array", "items": {"type": "string"}},
         "tier": {"type": "string", "enum": ["free", "pro"]},
     },

@@ -82,6 +82,7 @@ def site_settings_json(site: Site) -> dict[str, Any]:
         "auto_publish": site.auto_publish,
         "minify": site.minify,
         "allowed_flags": site.allowed_flags,
+        "spa": site.spa,
     }
 
 

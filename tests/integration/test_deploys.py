@@ -358,3 +358,16 @@ async def test_deploy_site_delete_removes_files(
     assert (await api.delete("/api/v1/sites/blog", headers=headers)).status == 204
     for folder in ("releases", "artifacts", "live"):
         assert not (data / folder / "blog").exists(), folder
+
+
+async def test_site_spa_setting_reaches_the_edge_config(
+    api: TestClient, headers: dict[str, str], deploy_settings: Settings
+) -> None:
+    config = deploy_settings.data_dir / "edge" / "config.json"
+    assert json.loads(config.read_text())["spa"] == []
+    changed = await api.patch("/api/v1/sites/blog", json={"spa": True}, headers=headers)
+    assert (await changed.json())["spa"] is True
+    assert json.loads(config.read_text())["spa"] == ["blog"]
+    assert (await api.delete("/api/v1/sites/blog", headers=headers)).status == 204
+    assert json.loads(config.read_text())["spa"] == []
+    assert [p.name for p in config.parent.iterdir()] == ["config.json"]  # no temp files left

@@ -51,5 +51,20 @@ schema: $(VENV)/.installed-test
 	mv controlplane/schema.sql.new controlplane/schema.sql
 	rm -rf /tmp/wharf-schema
 
+# Benchmarks against their targets (bench/*.py). As root, installs wrk and nginx from Debian when
+# missing; both scripts run even when the first misses a target, and either failing fails the target.
+.PHONY: bench
+bench: $(VENV)/.installed-test
+	@if [ "$$(id -u)" = 0 ]; then \
+		wrk=$$(command -v wrk >/dev/null || echo wrk); \
+		nginx=$$(PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || echo nginx); \
+		if [ -n "$$wrk$$nginx" ]; then apt-get update -qq; fi; \
+		if [ -n "$$wrk" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; fi; \
+		if [ -n "$$nginx" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light \
+			|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; fi; \
+	fi
+	@status=0; $(BIN)/python bench/deploy.py || status=1; \
+		$(BIN)/python bench/edge.py || status=1; exit $$status
+
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -22,6 +22,8 @@ from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.secrets import Secret, derive_key, load_or_create_secret_key
 from controlplane.sites import Sites
 from controlplane.store import Store
+from controlplane.traefik.render import RoutingState
+from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.web.api import add_routes
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
@@ -111,6 +113,12 @@ async def run_background(services: Services, stop: asyncio.Event) -> None:
     )
 
 
+async def write_routing(settings: Settings) -> set[str]:
+    """Render, validate and write Traefik's dynamic config; the router names it holds."""
+    writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
+    return await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
+
+
 def create_app(settings: Settings) -> web.Application:
     """The control plane application; resources open on startup and close on cleanup."""
     app = web.Application(middlewares=[observe, errors], client_max_size=MAX_JSON_BODY)
@@ -123,6 +131,7 @@ def create_app(settings: Settings) -> web.Application:
             app[SITES] = services.sites
             app[DEPLOYS] = services.deploys
             await services.deploys.reconcile()
+            await write_routing(settings)
             stop = asyncio.Event()
             background = (
                 asyncio.create_task(run_background(services, stop)) if settings.worker else None

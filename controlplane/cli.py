@@ -17,14 +17,20 @@ from aiohttp import web
 
 from controlplane import cli_client
 from controlplane.accounts import Accounts
-from controlplane.app import create_app, open_services, run_background, secret_key_for
+from controlplane.app import (
+    create_app,
+    open_services,
+    run_background,
+    secret_key_for,
+    write_routing,
+)
 from controlplane.bootstrap import ensure_first_admin
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.database import open_store
 from controlplane.errors import WharfError
 from controlplane.logs import configure_logging
 from controlplane.secrets import derive_key
-from controlplane.stack import edge_process
+from controlplane.stack import edge_process, traefik_process
 from controlplane.store import describe_schema
 from controlplane.web.keys import ACCOUNTS
 from edge.serve import EdgeConfig
@@ -173,9 +179,16 @@ async def _serve(settings: Settings, *, show_login: bool, whole_stack: bool = Fa
         children.push_async_callback(runner.cleanup)
         if whole_stack:
             edge_url = await children.enter_async_context(edge_process(settings))
+            if settings.traefik:
+                routers = await write_routing(settings)
+                sites_url = await children.enter_async_context(traefik_process(settings, routers))
         print(f"Wharf is running: http://{host}:{port}/", flush=True)
         if whole_stack:
-            print(f"  sites (edge): {edge_url} with Host <site>.{settings.base_domain}", flush=True)
+            print(f"  edge: {edge_url}", flush=True)
+            if settings.traefik:
+                _, http_port = settings.http_listen
+                example = f"http://<site>.{settings.base_domain}:{http_port}/"
+                print(f"  sites (through Traefik): {example}  ({sites_url})", flush=True)
         if show_login:
             # Printed to the terminal of `wharf up` only, never logged.
             if settings.admin_password:

@@ -87,8 +87,10 @@ def parse_minify_mode(value: str) -> bool | None:
     return modes[value.lower()]
 
 
-def parse_site_url(value: str) -> str:
-    """A URL template containing {host}."""
+def parse_site_url(value: str) -> str | None:
+    """A URL template containing {host}; empty means derived from WHARF_HTTP_LISTEN."""
+    if not value:
+        return None
     if "{host}" not in value or not value.startswith(("http://", "https://")):
         raise ValueError(f"expected an http(s) URL containing {{host}}, got {value!r}")
     return value
@@ -134,6 +136,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("listen", parse_listen, "127.0.0.1:8000", "Control plane address (API, admin UI)."),
     Setting("edge_listen", parse_listen, "127.0.0.1:8090", "Edge file server address."),
     Setting(
+        "edge_url",
+        parse_optional,
+        "",
+        "How Traefik reaches the edge; unset means http://<WHARF_EDGE_LISTEN>.",
+    ),
+    Setting("http_listen", parse_listen, "127.0.0.1:8080", "Traefik's http entrypoint (wharf up)."),
+    Setting(
+        "https_listen", parse_listen, "127.0.0.1:8443", "Traefik's https entrypoint (wharf up)."
+    ),
+    Setting(
+        "traefik_api_listen",
+        parse_listen,
+        "127.0.0.1:8081",
+        "Traefik's API in wharf up (keep it on loopback).",
+    ),
+    Setting(
+        "traefik_dynamic_dir",
+        parse_optional,
+        "",
+        "Traefik's watched dynamic-config folder; unset means <data dir>/traefik/dynamic.",
+    ),
+    Setting("traefik", parse_bool, "true", "Run Traefik inside `wharf up` (false: your own)."),
+    Setting(
         "edge_workers",
         parse_workers,
         "0",
@@ -173,8 +198,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "site_url",
         parse_site_url,
-        "http://{host}:8080/",
-        "How links to sites are shown; {host} becomes <site>.<base> and the like.",
+        "",
+        "How links to sites are shown, e.g. https://{host}/; unset: http://{host}:<http port>/.",
     ),
     Setting("max_upload_bytes", parse_positive_int, "104857600", "Largest ZIP accepted (413)."),
     Setting("max_file_bytes", parse_positive_int, "26214400", "Largest file inside a ZIP."),
@@ -232,6 +257,12 @@ class Settings:
     base_domain: str
     listen: tuple[str, int]
     edge_listen: tuple[str, int]
+    edge_url: str | None
+    http_listen: tuple[str, int]
+    https_listen: tuple[str, int]
+    traefik_api_listen: tuple[str, int]
+    traefik_dynamic_dir: str | None
+    traefik: bool
     edge_workers: int
     admin_email: str
     admin_password: Secret | None
@@ -241,7 +272,7 @@ class Settings:
     login_window: int
     trusted_proxies: tuple[IPNetwork, ...]
     log_level: str
-    site_url: str
+    site_url: str | None
     max_upload_bytes: int
     max_file_bytes: int
     max_entries: int
@@ -256,6 +287,25 @@ class Settings:
     retention_pro: int
     failed_retention_days: int
     retention_interval: int
+
+    @property
+    def dynamic_dir(self) -> Path:
+        """Where Wharf writes Traefik's dynamic config."""
+        return Path(self.traefik_dynamic_dir or self.data_dir / "traefik" / "dynamic")
+
+    @property
+    def site_url_template(self) -> str:
+        """The link template for site hosts: configured, or Traefik's http entrypoint."""
+        if self.site_url:
+            return self.site_url
+        port = self.http_listen[1]
+        return "http://{host}/" if port == 80 else f"http://{{host}}:{port}/"
+
+    @property
+    def edge_address(self) -> str:
+        """The URL Traefik forwards site requests to."""
+        host, port = self.edge_listen
+        return self.edge_url or f"http://{host}:{port}"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

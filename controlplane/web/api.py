@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 from typing import Any
 
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
-from controlplane.errors import Invalid
+from controlplane.errors import Invalid, NotFound
 from controlplane.models import ApiToken, Site, User
 from controlplane.names import site_hosts
+from controlplane.routing import routing_state
+from controlplane.traefik.render import render
+from controlplane.traefik.validate import validate
 from controlplane.web import deploy_api
 from controlplane.web.auth import current_user
 from controlplane.web.deploy_api import site_settings_json, site_urls
@@ -143,6 +148,17 @@ async def delete_site(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def traefik_config(request: web.Request) -> web.Response:
+    """The dynamic config as JSON for Traefik's HTTP provider, behind a shared secret."""
+    secret = request.app[SETTINGS].traefik_secret
+    offered = request.headers.get("X-Wharf-Traefik-Secret", "")
+    if secret is None or not hmac.compare_digest(offered.encode(), secret.reveal().encode()):
+        raise NotFound("no such route", code="not_found")
+    config = render(routing_state(request.app[SETTINGS]))
+    await asyncio.to_thread(validate, config)  # never hand Traefik a config that fails checks
+    return web.json_response(config)
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     """The OpenAPI description of every endpoint."""
     return web.json_response(build_openapi(ENDPOINTS))
@@ -189,6 +205,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", "/metrics", server_stats, "Prometheus metrics", "public"),
     Endpoint("GET", "/api/v1/openapi.json", openapi_document, "This document", "public"),
+    Endpoint(
+        "GET",
+        "/traefik/config",
+        traefik_config,
+        "Traefik dynamic config (HTTP provider; needs X-Wharf-Traefik-Secret)",
+        "public",
+    ),
     Endpoint(
         "POST",
         "/api/v1/auth/login",

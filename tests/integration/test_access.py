@@ -49,6 +49,7 @@ OWN_OR_PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/traefik/config"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/tokens"),

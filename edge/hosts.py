@@ -64,6 +64,7 @@ class HostMap:
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
         self._resolved: dict[str, tuple[str, Target | None]] = {}
+        self.generation = 0  # bumped whenever the config file brings new domains or options
 
     def resolve(self, raw_host: str) -> tuple[str, Target | None]:
         """The normalised host and its target, remembered per raw Host header; BadHost."""
@@ -88,7 +89,10 @@ class HostMap:
             if "." not in label:
                 return _scheme_target(label)
         self._refresh()
-        return self._domains.get(host)
+        found = self._domains.get(host)
+        if found is None and "." in host:
+            found = self._domains.get("*." + host.split(".", 1)[1])
+        return found
 
     def spa(self, site: str) -> bool:
         """Whether the site serves index.html for paths that name no file."""
@@ -115,6 +119,7 @@ class HostMap:
             return  # keep the last good map; the writer renames whole files into place
         self._domains = parse_domain_map(document)
         self._resolved.clear()
+        self.generation += 1
         spa = document.get("spa", []) if isinstance(document, dict) else []
         self._spa = frozenset(name for name in spa if isinstance(name, str))
         self._stamp = stamp

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -75,10 +76,12 @@ def load_release(root: Path) -> Release:
     except FileNotFoundError:
         rules_document = {"version": 1, "redirects": [], "headers": []}
     site_dir = root / "site"
-    present = _variant_files(site_dir)
+    present = _regular_files(site_dir)
     files: dict[str, FileInfo] = {}
     for entry in manifest["files"]:
         path = entry["path"]
+        if path not in present:
+            continue  # listed but not a plain file inside the release (a symlink): never served
         variants = tuple(
             (encoding, path + suffix, present[path + suffix])
             for encoding, suffix in VARIANTS
@@ -101,15 +104,20 @@ def load_release(root: Path) -> Release:
     )
 
 
-def _variant_files(site_dir: Path) -> dict[str, int]:
-    """Relative paths and sizes of every .br/.gz file (not in the manifest: they are encodings)."""
+def _regular_files(site_dir: Path) -> dict[str, int]:
+    """Every regular file reachable without following a symlink, with its size.
+
+    Symlinked folders are not entered and symlinked files are left out, so nothing a link
+    points at (inside or outside the release) can ever be served.
+    """
     found: dict[str, int] = {}
-    for folder, _, names in os.walk(site_dir):
+    for folder, _, names in os.walk(site_dir, followlinks=False):
         relative = os.path.relpath(folder, site_dir)
         prefix = "" if relative == "." else relative + "/"
         for name in names:
-            if name.endswith((".br", ".gz")):
-                found[prefix + name] = os.stat(os.path.join(folder, name)).st_size
+            info = os.lstat(os.path.join(folder, name))
+            if stat.S_ISREG(info.st_mode):
+                found[prefix + name] = info.st_size
     return found
 
 
@@ -151,7 +159,8 @@ class ReleaseCache:
         if data is not None:
             self._bytes.move_to_end(key)
             return data
-        with open(release.site_dir / relative, "rb") as handle:
+        fd = os.open(release.site_dir / relative, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
             data = handle.read(size + 1)
         if len(data) != size:
             raise OSError(f"{relative} changed size under a release")

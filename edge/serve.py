@@ -15,9 +15,12 @@ from edge.releases import FileInfo, Release, ReleaseCache, live_release_dir, pre
 MAX_PATH = 2048
 _ACME_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 ACME_PREFIX = "/.well-known/acme-challenge/"
+# Custom-domain ownership tokens, written by the control plane like the ACME ones.
+CHALLENGE_PREFIX = "/.well-known/wharf-challenge/"
 # A hash-like segment before the extension (app.3f9a2b1c.js, main-BkXz12Ab.css): safe to cache
 # for a year, since a new build gets a new name.
 _FINGERPRINTED = re.compile(r"[.-](?=[A-Za-z0-9_]*\d)[A-Za-z0-9_]{8,}\.[a-z0-9]+$")
+_TOKEN_PREFIXES = (ACME_PREFIX, CHALLENGE_PREFIX)
 # Requests carrying these get the full treatment every time (their answer varies with them).
 _UNCACHEABLE = frozenset({"if-none-match", "if-modified-since", "range", "if-range"})
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -46,6 +49,15 @@ class Response:
     length: int = 0
     deploy: str = "none"
     site: str = "-"
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Where a request goes: its host (None when invalid), target and release directory."""
+
+    host: str | None
+    target: Target | None
+    root: str | None
 
 
 @dataclass(frozen=True)
@@ -101,38 +113,50 @@ class Server:
         assert target.environment is not None
         return live_release_dir(self.data_dir, target.site, target.environment)
 
-    def cache_key(self, request: Request) -> tuple[str, str, str, str] | None:
-        """A key for a response that depends on nothing but the release, the method, the
-        target and Accept-Encoding; None when the request needs the full rules."""
-        if request.method not in ("GET", "HEAD") or _UNCACHEABLE.intersection(request.headers):
-            return None
+    def route(self, request: Request) -> Routed:
+        """Host → target → release directory, read once for the whole request."""
         try:
-            _, target = self.hosts.resolve(request.host)
+            host, target = self.hosts.resolve(request.host)
         except BadHost:
-            return None
-        if target is None or request.target.startswith(ACME_PREFIX):
-            return None
-        root = self.release_root(target)
-        if root is None:
-            return None
-        return root, request.method, request.target, request.headers.get("accept-encoding", "")
+            return Routed(None, None, None)
+        return Routed(host, target, self.release_root(target) if target is not None else None)
 
-    def handle(self, request: Request) -> Response:
-        """The response to one request."""
+    def cache_key(self, request: Request, routed: Routed) -> tuple[object, ...] | None:
+        """A key for an answer that depends only on what the key holds; None when the request
+        needs the full rules (conditional, range, tokens)."""
+        if (
+            routed.root is None
+            or request.method not in ("GET", "HEAD")
+            or _UNCACHEABLE.intersection(request.headers)
+            or request.target.startswith(_TOKEN_PREFIXES)
+        ):
+            return None
+        return (
+            routed.root,
+            routed.host,
+            self.hosts.generation,  # site options (SPA) and domains as of this key
+            request.method,
+            request.target,
+            request.headers.get("accept-encoding", ""),
+        )
+
+    def handle(self, request: Request, routed: Routed | None = None) -> Response:
+        """The response to one request (routed beforehand when the caller already did)."""
         if request.method not in ("GET", "HEAD"):
             response = plain(405, "method not allowed")
             response.headers.append(("Allow", "GET, HEAD"))
             return response
-        try:
-            host, target = self.hosts.resolve(request.host)
-        except BadHost:
+        routed = routed or self.route(request)
+        if routed.host is None:
             return plain(400, "bad Host header")
+        host, target, root = routed.host, routed.target, routed.root
         raw_path, _, query = request.target.partition("?")
         if raw_path.startswith(ACME_PREFIX):
-            return self._acme(raw_path[len(ACME_PREFIX) :])
+            return self._token("acme", raw_path[len(ACME_PREFIX) :])
+        if raw_path.startswith(CHALLENGE_PREFIX):
+            return self._token("challenges", raw_path[len(CHALLENGE_PREFIX) :])
         if target is None:
             return plain(404, "no site here")
-        root = self.release_root(target)
         release = self.cache.release(root) if root is not None else None
         if release is None:
             return plain(404, "this site has nothing published", site=target.site)
@@ -144,12 +168,12 @@ class Server:
         response.deploy, response.site = release.deploy_id, target.site
         return response
 
-    def _acme(self, token: str) -> Response:
-        """An HTTP-01 challenge answer from the directory the control plane writes."""
+    def _token(self, folder: str, token: str) -> Response:
+        """An ACME HTTP-01 or domain-ownership token from the folder the control plane writes."""
         if not _ACME_TOKEN.fullmatch(token):
             return plain(404, "no such challenge")
         try:
-            body = (self.config.data_dir / "acme" / token).read_bytes()
+            body = (self.config.data_dir / folder / token).read_bytes()
         except OSError:
             return plain(404, "no such challenge")
         return Response(200, [("Content-Type", "text/plain"), ("Cache-Control", "no-store")], body)
@@ -166,24 +190,33 @@ class Server:
             if rule.status in (301, 302, 303, 307, 308):
                 return _redirect(rule.status, rule.location)
             # 200 rewrites, 404/410 serve the target's content with that status.
-            rewritten, _ = _lookup(release, rule.location.partition("?")[0])
+            try:
+                rewritten, _ = _lookup(release, decode_path(rule.location.partition("?")[0]))
+            except BadPath:
+                rewritten = None
             if rewritten is None:
-                return self._not_found(release, request, path)
-            return self._file(release, request, rewritten, rule.status, path)
+                return self._not_found(release, request, path, host)
+            return self._file(release, request, rewritten, rule.status, path, host)
         if found is None:
             if "index.html" in release.files and self.hosts.spa(site):
-                return self._file(release, request, release.files["index.html"], 200, path)
-            return self._not_found(release, request, path)
-        return self._file(release, request, found, 200, path)
+                return self._file(release, request, release.files["index.html"], 200, path, host)
+            return self._not_found(release, request, path, host)
+        return self._file(release, request, found, 200, path, host)
 
-    def _not_found(self, release: Release, request: Request, path: str) -> Response:
+    def _not_found(self, release: Release, request: Request, path: str, host: str) -> Response:
         page = release.files.get("404.html")
         if page is None:
             return plain(404, "not found", release.deploy_id)
-        return self._file(release, request, page, 404, path)
+        return self._file(release, request, page, 404, path, host)
 
     def _file(
-        self, release: Release, request: Request, info: FileInfo, status: int, path: str
+        self,
+        release: Release,
+        request: Request,
+        info: FileInfo,
+        status: int,
+        path: str,
+        host: str,
     ) -> Response:
         """A file's response: negotiated encoding, conditional requests, ranges, headers."""
         html = info.content_type.startswith("text/html")
@@ -204,10 +237,13 @@ class Server:
                 etag = etag[:-1] + "-" + name + '"'
                 headers.append(("Content-Encoding", name))
         headers.append(("ETag", etag))
+        set_headers, removed = release.rules.headers_for(path, host)
+        # A site's own value for a header replaces Wharf's default rather than doubling it.
+        replaced = removed | {name.lower() for name, _ in set_headers}
         if status == 200 and _not_modified(request.headers, etag, release.last_modified):
-            kept = {"cache-control", "last-modified", "vary", "etag"}
+            kept = {"cache-control", "last-modified", "vary", "etag", "expires"}
+            headers = [h for h in headers if h[0].lower() not in replaced] + set_headers
             return Response(304, [h for h in headers if h[0].lower() in kept])
-        set_headers, removed = release.rules.headers_for(path, None)
         offset, length = 0, size
         if status == 200 and relative == info.path:
             headers.append(("Accept-Ranges", "bytes"))
@@ -218,8 +254,7 @@ class Server:
                 offset, length = byte_range
                 status = 206
                 headers.append(("Content-Range", f"bytes {offset}-{offset + length - 1}/{size}"))
-        if removed:
-            headers = [h for h in headers if h[0].lower() not in removed]
+        headers = [h for h in headers if h[0].lower() not in replaced]
         headers.extend(set_headers)
         response = Response(status, headers, length=length, offset=offset)
         body = self.cache.content(release, relative, size) if request.method == "GET" else b""

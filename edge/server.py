@@ -18,7 +18,7 @@ from typing import Any
 import httptools
 
 from edge.metrics import WorkerStats, render
-from edge.serve import EdgeConfig, Request, Response, Server, http_date, plain
+from edge.serve import EdgeConfig, Request, Response, Routed, Server, http_date, plain
 
 log = logging.getLogger("edge")
 
@@ -57,7 +57,7 @@ class _Prepared:
 
 # (release dir, method, target, Accept-Encoding) -> prepared response. Keyed by the resolved
 # release, so a swap of the live link is seen by the very next request.
-_prepared: dict[tuple[str, str, str, str], _Prepared] = {}
+_prepared: dict[tuple[object, ...], _Prepared] = {}
 
 
 def _prepare(response: Response, head_only: bool) -> _Prepared:
@@ -67,7 +67,8 @@ def _prepare(response: Response, head_only: bool) -> _Prepared:
         name.encode("latin-1") + b": " + value.encode("latin-1") + b"\r\n"
         for name, value in response.headers
     )
-    length = response.length if response.file or response.status == 206 else len(response.body)
+    # File answers carry their length (also for HEAD, whose body is empty); others their body's.
+    length = response.length if response.length or response.file else len(response.body)
     if response.status != 304:
         lines.append(b"Content-Length: %d\r\n" % length)
     return _Prepared(
@@ -111,6 +112,7 @@ class HttpProtocol(asyncio.Protocol):
         self.pending: deque[tuple[Request, bool, float]] = deque()
         self.streaming = False
         self.stream_task: asyncio.Future[None] | None = None
+        self.close_after_stream = False
         # A duplicate of the connection's socket for sendfile: the loop refuses watchers on
         # a transport's own descriptor, and a socket object can send with MSG_MORE.
         self.raw_socket: socket.socket | None = None
@@ -121,6 +123,7 @@ class HttpProtocol(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.header_bytes = 0
         self.started = 0.0
+        self.duplicate_host = False
 
     # asyncio callbacks
 
@@ -138,7 +141,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(400)
+            pass  # the request was answered as plain HTTP/1.1; the upgrade is declined
         except httptools.HttpParserError:
             self._fail(431 if self.header_bytes > _MAX_HEADER_BYTES else 400)
 
@@ -159,13 +162,22 @@ class HttpProtocol(asyncio.Protocol):
             raise httptools.HttpParserError("headers too large")
         lowered = name.lower()
         if lowered in _WANTED:
-            self.headers[lowered.decode("latin-1")] = value.decode("latin-1")
+            key = lowered.decode("latin-1")
+            if key == "host" and key in self.headers:
+                self.duplicate_host = True  # RFC 9112 3.2: more than one Host is a 400
+            self.headers[key] = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
+        target = self.url.decode("latin-1")
+        host = self.headers.get("host", "")
+        if target.startswith(("http://", "https://")):
+            # Absolute form (RFC 9112 3.2.2): its authority is the host.
+            authority, _, rest = target.split("://", 1)[1].partition("/")
+            target, host = "/" + rest, authority
         request = Request(
             method=self.parser.get_method().decode("latin-1"),
-            target=self.url.decode("latin-1"),
-            host=self.headers.get("host", ""),
+            target=target,
+            host="" if self.duplicate_host else host,
             headers=self.headers,
         )
         self.pending.append((request, self.parser.should_keep_alive(), self.started))
@@ -178,12 +190,14 @@ class HttpProtocol(asyncio.Protocol):
         """Answer queued requests in order; a streamed body holds back the ones behind it."""
         while self.pending and not self.streaming and self.transport is not None:
             request, keep_alive, started = self.pending.popleft()
-            key = self.server.cache_key(request)
+            # Routed once: the key and the answer come from the same readlink of the live link.
+            routed = self.server.route(request)
+            key = self.server.cache_key(request, routed)
             prepared = _prepared.get(key) if key is not None else None
             if prepared is not None:
                 self._write(prepared, keep_alive, started)
                 continue
-            response = self._respond(request)
+            response = self._respond(request, routed)
             if key is not None and response.file is None and response.status in (200, 301, 404):
                 if len(_prepared) >= _CACHED_RESPONSES_MAX:
                     _prepared.clear()
@@ -207,7 +221,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
             self.transport = None
 
-    def _respond(self, request: Request) -> Response:
+    def _respond(self, request: Request, routed: Routed) -> Response:
         path = request.target.partition("?")[0]
         if path in ("/healthz", "/metrics") and self._service_host(request.host):
             if path == "/healthz":
@@ -219,7 +233,7 @@ class HttpProtocol(asyncio.Protocol):
                 render(self.metrics_dir),
             )
         try:
-            return self.server.handle(request)
+            return self.server.handle(request, routed)
         except Exception:
             log.exception("request failed")
             return plain(500, "internal error")
@@ -243,8 +257,11 @@ class HttpProtocol(asyncio.Protocol):
         self, head: bytes, response: Response, keep_alive: bool, started: float
     ) -> None:
         """Send the head, then the file range with sendfile(2), straight to the socket."""
-        assert response.file is not None and self.transport is not None
+        assert response.file is not None
         transport = self.transport
+        if transport is None:  # the client left before the body could start
+            self.streaming = False
+            return
         transport.pause_reading()
         sent = 0
         try:
@@ -291,7 +308,7 @@ class HttpProtocol(asyncio.Protocol):
         self.streaming = False
         if self.transport is None:
             return
-        if not keep_alive or sent != response.length:
+        if not keep_alive or sent != response.length or self.close_after_stream:
             self._abort()
             return
         transport.resume_reading()
@@ -303,8 +320,12 @@ class HttpProtocol(asyncio.Protocol):
             self.transport = None
 
     def _fail(self, status: int) -> None:
-        """Answer a request that could not be parsed, then close."""
+        """Answer a request that could not be parsed, then close (after answers owed before it)."""
         if self.transport is None:
+            return
+        if self.streaming:
+            self.pending.clear()
+            self.close_after_stream = True
             return
         response = plain(status, "bad request")
         self._send(Request("GET", "/", ""), response, False, time.perf_counter())

@@ -16,15 +16,16 @@ from controlplane.archive import ArchiveLimits
 from controlplane.config import Settings
 from controlplane.database import open_store
 from controlplane.deploys import Deploys
-from controlplane.edge_config import EdgeConfigWriter
+from controlplane.domains import DomainOptions, Domains
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
-from controlplane.routing import write_routing
+from controlplane.routing import Routing
 from controlplane.secrets import Secret, derive_key, load_or_create_secret_key
 from controlplane.sites import Sites
 from controlplane.store import Store
 from controlplane.web.api import add_routes
-from controlplane.web.keys import ACCOUNTS, DEPLOYS, SETTINGS, SITES, STORE
+from controlplane.web.domain_api import DOMAINS
+from controlplane.web.keys import ACCOUNTS, DEPLOYS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
 from controlplane.worker import BuildWorker, WorkerOptions
 
@@ -60,6 +61,8 @@ class Services:
     accounts: Accounts
     sites: Sites
     deploys: Deploys
+    routing: Routing
+    domains: Domains
 
 
 @asynccontextmanager
@@ -69,9 +72,23 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     files = ReleaseFiles(settings.data_dir)
     await asyncio.to_thread(files.ensure_dirs)
     async with open_store(settings) as store:
-        edge = EdgeConfigWriter(store, settings.data_dir)
-        await edge.sync()
-        sites = Sites(store, files, edge)
+        routing = Routing(settings, store)
+        await routing.sync()
+        sites = Sites(store, files, routing)
+        domains = Domains(
+            store,
+            sites,
+            DomainOptions(
+                base_domain=settings.base_domain,
+                data_dir=settings.data_dir,
+                allow_wildcard=settings.allow_wildcard_domains,
+                dns_resolver=settings.dns_resolver,
+                check_timeout=float(settings.domain_check_timeout),
+                http_check_address=settings.http_check_address,
+            ),
+            on_change=routing.sync,
+        )
+        await domains.prune_challenges()
         yield Services(
             settings=settings,
             store=store,
@@ -85,6 +102,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             sites=sites,
             deploys=Deploys(store, files, sites, archive_limits(settings)),
+            routing=routing,
+            domains=domains,
         )
 
 
@@ -123,8 +142,9 @@ def create_app(settings: Settings) -> web.Application:
             app[ACCOUNTS] = services.accounts
             app[SITES] = services.sites
             app[DEPLOYS] = services.deploys
+            app[DOMAINS] = services.domains
+            app[ROUTING] = services.routing
             await services.deploys.reconcile()
-            await write_routing(settings)
             stop = asyncio.Event()
             background = (
                 asyncio.create_task(run_background(services, stop)) if settings.worker else None

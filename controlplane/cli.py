@@ -28,11 +28,10 @@ from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.database import open_store
 from controlplane.errors import WharfError
 from controlplane.logs import configure_logging
-from controlplane.routing import write_routing
 from controlplane.secrets import derive_key
 from controlplane.stack import edge_process, traefik_process
 from controlplane.store import describe_schema
-from controlplane.web.keys import ACCOUNTS
+from controlplane.web.keys import ACCOUNTS, ROUTING
 from edge.serve import EdgeConfig
 from edge.server import EdgeOptions, run_edge
 
@@ -180,7 +179,7 @@ async def _serve(settings: Settings, *, show_login: bool, whole_stack: bool = Fa
         if whole_stack:
             edge_url = await children.enter_async_context(edge_process(settings))
             if settings.traefik:
-                routers = await write_routing(settings)
+                routers = runner.app[ROUTING].routers
                 sites_url = await children.enter_async_context(traefik_process(settings, routers))
         print(f"Wharf is running: http://{host}:{port}/", flush=True)
         if whole_stack:

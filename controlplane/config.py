@@ -69,6 +69,20 @@ def parse_workers(value: str) -> int:
     return count or os.cpu_count() or 1
 
 
+def parse_optional_listen(value: str) -> tuple[str, int] | None:
+    """HOST:PORT, or empty for unset."""
+    return parse_listen(value) if value else None
+
+
+def parse_nameserver(value: str) -> tuple[str, int] | None:
+    """IP:PORT of a DNS server; empty means the system's resolvers."""
+    if not value:
+        return None
+    host, port = parse_listen(value)
+    ipaddress.ip_address(host)  # a resolver is given by address, not by name
+    return host, port
+
+
 def parse_bool(value: str) -> bool:
     """true/false, yes/no, on/off, 1/0."""
     lowered = value.strip().lower()
@@ -203,6 +217,31 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", parse_log_level, "info", "debug, info, warning or error."),
     Setting(
+        "allow_wildcard_domains",
+        parse_bool,
+        "false",
+        "Let users attach wildcard custom domains (*.example.com), verified by DNS only.",
+    ),
+    Setting(
+        "dns_resolver",
+        parse_nameserver,
+        "",
+        "IP:PORT of the DNS server ownership checks ask for TXT records; unset: the system's.",
+    ),
+    Setting(
+        "domain_check_timeout",
+        parse_positive_int,
+        "5",
+        "Seconds a custom-domain ownership check (DNS or HTTP) may take.",
+    ),
+    Setting(
+        "http_check_address",
+        parse_optional_listen,
+        "",
+        "HOST:PORT the HTTP ownership check connects to instead of the domain's address"
+        " (the Host header stays the domain); unset: the domain's own address, port 80.",
+    ),
+    Setting(
         "site_url",
         parse_site_url,
         "",
@@ -280,6 +319,10 @@ class Settings:
     login_window: int
     trusted_proxies: tuple[IPNetwork, ...]
     log_level: str
+    allow_wildcard_domains: bool
+    dns_resolver: tuple[str, int] | None
+    domain_check_timeout: int
+    http_check_address: tuple[str, int] | None
     site_url: str | None
     max_upload_bytes: int
     max_file_bytes: int

@@ -13,9 +13,18 @@ from controlplane.models import Site
 from controlplane.store import Store
 
 
-def render_edge_config(sites: list[Site]) -> dict[str, Any]:
-    """The document the edge reads: single-page-app sites (custom domains come with routing)."""
-    return {"version": 1, "spa": sorted(site.name for site in sites if site.spa), "domains": {}}
+def render_edge_config(
+    sites: list[Site], verified_domains: list[tuple[str, str, str]]
+) -> dict[str, Any]:
+    """The document the edge reads: single-page-app sites and verified custom domains."""
+    return {
+        "version": 1,
+        "spa": sorted(site.name for site in sites if site.spa),
+        "domains": {
+            hostname: {"site": site, "environment": environment}
+            for hostname, site, environment in verified_domains
+        },
+    }
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
@@ -48,5 +57,7 @@ class EdgeConfigWriter:
     async def sync(self) -> None:
         """Render from the current state and write (serialised, so the newest state wins)."""
         async with self._lock:
-            document = render_edge_config(await self.store.list_sites(None))
+            document = render_edge_config(
+                await self.store.list_sites(None), await self.store.verified_domains()
+            )
             await asyncio.to_thread(write_json_atomically, self.path, document)

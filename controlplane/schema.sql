@@ -68,6 +68,32 @@ CREATE UNIQUE INDEX deploys_one_live_idx ON public.deploys USING btree (site_id,
 CREATE UNIQUE INDEX deploys_pkey ON public.deploys USING btree (id);
 CREATE INDEX deploys_site_created_idx ON public.deploys USING btree (site_id, created_at DESC);
 
+CREATE TABLE domains (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    site_id bigint NOT NULL,
+    hostname text NOT NULL,
+    environment text NOT NULL,
+    token text NOT NULL,
+    verified_at timestamp with time zone,
+    verified_by text,
+    last_checked_at timestamp with time zone,
+    last_error text,
+    created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE domains ADD CONSTRAINT domains_check CHECK (((verified_at IS NULL) = (verified_by IS NULL)));
+ALTER TABLE domains ADD CONSTRAINT domains_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
+ALTER TABLE domains ADD CONSTRAINT domains_hostname_check CHECK (((length(hostname) <= 253) AND (hostname ~ '^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text)));
+ALTER TABLE domains ADD CONSTRAINT domains_hostname_key UNIQUE (hostname);
+ALTER TABLE domains ADD CONSTRAINT domains_pkey PRIMARY KEY (id);
+ALTER TABLE domains ADD CONSTRAINT domains_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+ALTER TABLE domains ADD CONSTRAINT domains_token_check CHECK ((token ~ '^[A-Za-z0-9_-]{16,128}$'::text));
+ALTER TABLE domains ADD CONSTRAINT domains_token_key UNIQUE (token);
+ALTER TABLE domains ADD CONSTRAINT domains_verified_by_check CHECK ((verified_by = ANY (ARRAY['dns'::text, 'http'::text, 'admin'::text])));
+CREATE UNIQUE INDEX domains_hostname_key ON public.domains USING btree (hostname);
+CREATE UNIQUE INDEX domains_pkey ON public.domains USING btree (id);
+CREATE INDEX domains_site_id_idx ON public.domains USING btree (site_id);
+CREATE UNIQUE INDEX domains_token_key ON public.domains USING btree (token);
+
 CREATE TABLE login_failures (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     client_address text NOT NULL,

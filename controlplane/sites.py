@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
-from controlplane.edge_config import EdgeConfigWriter
 from controlplane.errors import Forbidden, Invalid, NotFound
 from controlplane.flags import validate_allowed_flags
 from controlplane.models import Site, User
@@ -16,6 +15,14 @@ from controlplane.store import Store
 TIERS = ("free", "pro")
 
 
+class RoutingSync(Protocol):
+    """Whatever re-renders routing after a change (the edge map, Traefik's file)."""
+
+    async def sync(self) -> object:
+        """Write routing for the current state."""
+        ...
+
+
 def _owner_filter(actor: User) -> int | None:
     """Admins see every site (None); members only their own."""
     return None if actor.is_admin else actor.id
@@ -24,10 +31,10 @@ def _owner_filter(actor: User) -> int | None:
 class Sites:
     """Site operations on behalf of a user."""
 
-    def __init__(self, store: Store, files: ReleaseFiles, edge: EdgeConfigWriter) -> None:
+    def __init__(self, store: Store, files: ReleaseFiles, routing: RoutingSync) -> None:
         self.store = store
         self.files = files
-        self.edge = edge
+        self.routing = routing
 
     async def create(self, actor: User, name: object) -> Site:
         """Create a site owned by the actor."""
@@ -36,7 +43,7 @@ class Sites:
             # Files left by an earlier site of this name (a crash mid-delete) must not reappear.
             await asyncio.to_thread(self.files.remove_site, valid)
         site = await self.store.create_site(valid, actor.id)
-        await self.edge.sync()
+        await self.routing.sync()
         return site
 
     async def list(self, actor: User) -> list[Site]:
@@ -72,7 +79,7 @@ class Sites:
         if not valid:
             return site
         site = await self.store.update_site(site.id, valid)
-        await self.edge.sync()
+        await self.routing.sync()
         return site
 
     async def delete(self, actor: User, name: str) -> None:
@@ -80,4 +87,4 @@ class Sites:
         if not await self.store.delete_site(name, _owner_filter(actor)):
             raise NotFound(f"no site named {name!r}", code="site_not_found")
         await asyncio.to_thread(self.files.remove_site, name)
-        await self.edge.sync()
+        await self.routing.sync()

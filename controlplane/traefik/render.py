@@ -12,6 +12,7 @@ EDGE_SERVICE = "wharf-edge"
 CONTROL_SERVICE = "wharf-controlplane"
 # Explicit priorities: Traefik's default is the rule's length, so a long wildcard regexp would
 # beat a short custom Host() rule. Custom and gated hosts always outrank the wildcard.
+CHALLENGE_PATH = "/.well-known/wharf-challenge/"
 PRIORITY_WILDCARD = 10
 PRIORITY_HOST = 1000
 
@@ -25,7 +26,9 @@ class RoutingState:
     entry_points: tuple[str, ...] = ("http",)
     control_url: str | None = None
     control_host: str | None = None
-    custom_domains: dict[str, str] = field(default_factory=dict)  # hostname -> site
+    custom_domains: dict[str, str] = field(default_factory=dict)  # verified hostname -> site
+    # Domains waiting for their HTTP ownership check: only the token path reaches the edge.
+    pending_domains: tuple[str, ...] = ()
 
 
 def render(state: RoutingState) -> dict[str, Any]:
@@ -43,8 +46,19 @@ def render(state: RoutingState) -> dict[str, Any]:
         EDGE_SERVICE: {"loadBalancer": {"servers": [{"url": state.edge_url}]}}
     }
     for hostname in sorted(state.custom_domains):
-        routers[f"wharf-domain-{_slug(hostname)}"] = {
-            "rule": host_rule(hostname),
+        wildcard = hostname.startswith("*.")
+        routers[
+            f"wharf-domain-{_slug(hostname.removeprefix('*.'))}{'-any' if wildcard else ''}"
+        ] = {
+            "rule": subdomain_rule(hostname[2:]) if wildcard else host_rule(hostname),
+            "entryPoints": entry_points,
+            "service": EDGE_SERVICE,
+            # An exact custom host beats a wildcard custom domain; both beat the base wildcard.
+            "priority": PRIORITY_HOST - 1 if wildcard else PRIORITY_HOST,
+        }
+    for hostname in sorted(set(state.pending_domains) - set(state.custom_domains)):
+        routers[f"wharf-challenge-{_slug(hostname)}"] = {
+            "rule": f"{host_rule(hostname)} && PathPrefix(`{CHALLENGE_PATH}`)",
             "entryPoints": entry_points,
             "service": EDGE_SERVICE,
             "priority": PRIORITY_HOST,

@@ -18,6 +18,7 @@ from controlplane.traefik.validate import validate
 from controlplane.web import deploy_api
 from controlplane.web.auth import current_user
 from controlplane.web.deploy_api import site_settings_json, site_urls
+from controlplane.web.domain_api import DOMAIN_ENDPOINTS
 from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
@@ -154,7 +155,7 @@ async def traefik_config(request: web.Request) -> web.Response:
     offered = request.headers.get("X-Wharf-Traefik-Secret", "")
     if secret is None or not hmac.compare_digest(offered.encode(), secret.reveal().encode()):
         raise NotFound("no such route", code="not_found")
-    config = render(routing_state(request.app[SETTINGS]))
+    config = render(await routing_state(request.app[SETTINGS], request.app[STORE]))
     await asyncio.to_thread(validate, config)  # never hand Traefik a config that fails checks
     return web.json_response(config)
 
@@ -297,6 +298,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET", "/api/v1/sites/{site}/publishes", deploy_api.publish_history, "Publish history"
     ),
+    *DOMAIN_ENDPOINTS,
 )
 
 

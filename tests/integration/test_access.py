@@ -43,6 +43,27 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
     ),
     ("POST", "/api/v1/sites/{site}/rollback"): ("/api/v1/sites/owned/rollback", "{}", 404),
     ("GET", "/api/v1/sites/{site}/publishes"): ("/api/v1/sites/owned/publishes", None, 404),
+    ("GET", "/api/v1/sites/{site}/domains"): ("/api/v1/sites/owned/domains", None, 404),
+    ("POST", "/api/v1/sites/{site}/domains"): (
+        "/api/v1/sites/owned/domains",
+        '{"hostname": "www.owned.test"}',
+        404,
+    ),
+    ("GET", "/api/v1/sites/{site}/domains/{hostname}"): (
+        "/api/v1/sites/owned/domains/www.owned.test",
+        None,
+        404,
+    ),
+    ("DELETE", "/api/v1/sites/{site}/domains/{hostname}"): (
+        "/api/v1/sites/owned/domains/www.owned.test",
+        None,
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/domains/{hostname}/verify"): (
+        "/api/v1/sites/owned/domains/www.owned.test/verify",
+        '{"method": "admin"}',
+        404,
+    ),
 }
 # Endpoints that act only on the caller's own things or are public: checked separately below.
 OWN_OR_PUBLIC = {
@@ -107,6 +128,8 @@ async def test_access_every_non_public_endpoint_needs_a_token(client: TestClient
     for endpoint in ENDPOINTS:
         if endpoint.access == "public":
             continue
-        path = endpoint.path.format(site="owned", token_id="1", deploy="000000000000")
+        path = endpoint.path.format(
+            site="owned", token_id="1", deploy="000000000000", hostname="www.owned.test"
+        )
         response = await client.request(endpoint.method, path, json={})
         assert response.status == 401, (endpoint.method, path)

@@ -16,6 +16,7 @@ import pytest
 
 from controlplane.build import BuildOptions, build_release
 from controlplane.config import Settings, load_settings
+from controlplane.edge_config import render_edge_config, write_json_atomically
 from controlplane.releases import ReleaseFiles
 from controlplane.stack import traefik_process
 from controlplane.traefik.api import router_status
@@ -127,3 +128,37 @@ async def test_traefik_api_lists_every_expected_router_enabled(stack: tuple[Sett
     async with aiohttp.ClientSession() as session:
         status = await router_status(session, f"http://{host}:{port}")
     assert status == {"wharf-sites": "enabled"}
+
+
+async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_its_token(
+    stack: tuple[Settings, str],
+) -> None:
+    settings, url = stack
+    write_json_atomically(
+        settings.data_dir / "edge" / "config.json",
+        render_edge_config([], [("www.shop.test", "blog", "production")]),
+    )
+    writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
+    state = RoutingState(
+        settings.base_domain,
+        settings.edge_address,
+        custom_domains={"www.shop.test": "blog"},
+        pending_domains=("pending.test",),
+    )
+    expected = await writer.sync(state)
+    host, port = settings.traefik_api_listen
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):  # Traefik reloads the file within milliseconds; wait for it
+            status = await router_status(session, f"http://{host}:{port}")
+            if set(status) == expected and set(status.values()) == {"enabled"}:
+                break
+            await asyncio.sleep(0.05)
+    assert set(status) == expected
+    await asyncio.sleep(0.6)  # the edge re-reads its config at most every half second
+    code, body, headers = await _get(url, "www.shop.test")
+    assert code == 200 and RELEASES["production"] in body
+    # The unverified domain reaches the edge only for its ownership token.
+    code, _, headers = await _get(url, "pending.test")
+    assert code == 404 and "X-Wharf-Deploy" not in headers  # Traefik's own 404
+    code, _, headers = await _get(url + ".well-known/wharf-challenge/abc", "pending.test")
+    assert code == 404 and headers["X-Wharf-Deploy"] == "none"  # the edge answered

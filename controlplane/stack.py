@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +23,19 @@ from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.traefik.static import render_static
 
 log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when `wharf up` dies, even by SIGKILL."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def _start(name: str, argv: list[str], ready_text: bytes) -> asyncio.subprocess.Process:
     """Start a child and wait for the line that says it is ready."""
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, env={**os.environ}
+        *argv, stdout=asyncio.subprocess.PIPE, env={**os.environ}, preexec_fn=_die_with_parent
     )
     assert process.stdout is not None
     while line := await asyncio.wait_for(process.stdout.readline(), 30):
@@ -93,6 +103,7 @@ async def traefik_process(settings: Settings, expected_routers: set[str]) -> Asy
         f"--configFile={folder / 'traefik.json'}",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=(folder / "traefik.log").open("ab"),
+        preexec_fn=_die_with_parent,
     )
     api_host, api_port = settings.traefik_api_listen
     api_url = f"http://{api_host}:{api_port}"

@@ -44,11 +44,15 @@ class WharfUp:
     def __init__(self, data_dir: Path, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
         self.edge_port = free_port()
+        self.http_port = free_port()
         env.update(
             WHARF_DATA_DIR=str(data_dir),
             WHARF_LISTEN=f"127.0.0.1:{port}",
             WHARF_EDGE_LISTEN=f"127.0.0.1:{self.edge_port}",
             WHARF_EDGE_WORKERS="1",
+            WHARF_HTTP_LISTEN=f"127.0.0.1:{self.http_port}",
+            WHARF_HTTPS_LISTEN=f"127.0.0.1:{free_port()}",
+            WHARF_TRAEFIK_API_LISTEN=f"127.0.0.1:{free_port()}",
         )
         self.log = data_dir.parent / f"up-{port}-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen(
@@ -90,7 +94,17 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _use_the_stack(url: str, email: str, password: str, edge_port: int) -> None:
+def _children_of(data_dir: Path) -> list[psutil.Process]:
+    """Edge and Traefik processes started for this data directory."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(data_dir) in cmdline and ("traefik" in cmdline or " edge " in cmdline):
+            found.append(process)
+    return found
+
+
+def _use_the_stack(url: str, email: str, password: str, http_port: int) -> None:
     assert requests.get(f"{url}healthz", timeout=5).status_code == 200
     login = requests.post(
         f"{url}api/v1/auth/login", json={"email": email, "password": password}, timeout=10
@@ -110,13 +124,13 @@ def _use_the_stack(url: str, email: str, password: str, edge_port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         page = requests.get(
-            f"http://127.0.0.1:{edge_port}/", headers={"Host": "blog.localhost"}, timeout=5
+            f"http://127.0.0.1:{http_port}/", headers={"Host": "blog.localhost"}, timeout=5
         )
         if marker in page.text:
             assert page.headers["X-Wharf-Deploy"] == deploy.json()["id"]
             return
         time.sleep(0.2)
-    raise AssertionError("the deployed site never appeared on the edge")
+    raise AssertionError("the deployed site never appeared through Traefik")
 
 
 def test_up_prints_login_serves_and_ctrl_c_stops_everything(data_dir: Path) -> None:
@@ -124,7 +138,7 @@ def test_up_prints_login_serves_and_ctrl_c_stops_everything(data_dir: Path) -> N
     try:
         url, email, password = up.wait_for_banner()
         assert email == "admin@localhost"
-        _use_the_stack(url, email, password, up.edge_port)
+        _use_the_stack(url, email, password, up.http_port)
         assert postgres_processes(data_dir / "pg"), "the embedded database should be running"
         up.process.send_signal(signal.SIGINT)
         assert up.process.wait(timeout=30) == 0, up.output()
@@ -153,12 +167,17 @@ def test_up_after_sigkill_reuses_then_stops_the_database(data_dir: Path) -> None
     first.process.wait(timeout=10)
     leftover = postgres_processes(data_dir / "pg")
     assert leftover, "SIGKILL leaves the database running; the next start must deal with it"
+    # The edge and Traefik die with it (parent-death signal), so nothing holds their ports.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _children_of(data_dir):
+        time.sleep(0.1)
+    assert _children_of(data_dir) == []
 
     second = WharfUp(data_dir, free_port())
     try:
         url, _, same_password = second.wait_for_banner()
         assert same_password == password  # the first admin's login is printed again
-        _use_the_stack(url, email, password, second.edge_port)
+        _use_the_stack(url, email, password, second.http_port)
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(timeout=30) == 0, second.output()
     finally:

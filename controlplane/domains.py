@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import secrets
-import tempfile
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import idna
 
+from controlplane.atomic import write_atomically
 from controlplane.deploys import validate_environment
 from controlplane.domain_checks import dns_token_check, http_token_check
 from controlplane.errors import Forbidden, Invalid, NotFound
@@ -143,19 +142,8 @@ def _base_ascii(base_domain: str) -> str:
 
 def write_challenge(directory: Path, token: str) -> None:
     """Write <dir>/<token> holding the token, whole or not at all (temp file, then rename)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    # The temp name starts with a dot: the edge serves token-shaped names only.
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".challenge-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, directory / token)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    # The temp name starts with a dot, which the edge never serves (tokens are [A-Za-z0-9_-]).
+    write_atomically(directory / token, token)
 
 
 def prune_challenges(directory: Path, keep: set[str], grace_seconds: float = 600) -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from controlplane.atomic import write_atomically
 from controlplane.models import Site
 from controlplane.store import Store
 
@@ -32,18 +31,7 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     text = json.dumps(document, indent=1, sort_keys=True)
     if json.loads(text) != document:  # round-trip check before anything is replaced
         raise ValueError(f"{path.name} would not read back as written")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text)
 
 
 class EdgeConfigWriter:

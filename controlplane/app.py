@@ -17,6 +17,7 @@ from controlplane.config import Settings
 from controlplane.database import open_store
 from controlplane.deploys import Deploys
 from controlplane.domains import DomainOptions, Domains
+from controlplane.gates import GateOptions, Gates
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.routing import Routing
@@ -25,6 +26,7 @@ from controlplane.sites import Sites
 from controlplane.store import Store
 from controlplane.web.api import add_routes
 from controlplane.web.domain_api import DOMAINS
+from controlplane.web.gate_api import GATES
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
 from controlplane.worker import BuildWorker, WorkerOptions
@@ -63,12 +65,14 @@ class Services:
     deploys: Deploys
     routing: Routing
     domains: Domains
+    gates: Gates
 
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open the database and build the services on it."""
-    signing_key = derive_key(secret_key_for(settings), "jwt")
+    secret_key = secret_key_for(settings)
+    signing_key = derive_key(secret_key, "jwt")
     files = ReleaseFiles(settings.data_dir)
     await asyncio.to_thread(files.ensure_dirs)
     async with open_store(settings) as store:
@@ -89,6 +93,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             on_change=routing.sync,
         )
         await domains.prune_challenges()
+        gates = Gates(
+            store,
+            sites,
+            derive_key(secret_key, "gates"),
+            GateOptions(
+                base_domain=settings.base_domain,
+                site_url_template=settings.site_url_template,
+                max_failures=settings.login_max_failures,
+                failure_window=settings.login_window,
+            ),
+            on_change=routing.sync,
+        )
         yield Services(
             settings=settings,
             store=store,
@@ -104,6 +120,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             deploys=Deploys(store, files, sites, archive_limits(settings)),
             routing=routing,
             domains=domains,
+            gates=gates,
         )
 
 
@@ -143,6 +160,7 @@ def create_app(settings: Settings) -> web.Application:
             app[SITES] = services.sites
             app[DEPLOYS] = services.deploys
             app[DOMAINS] = services.domains
+            app[GATES] = services.gates
             app[ROUTING] = services.routing
             await services.deploys.reconcile()
             stop = asyncio.Event()

@@ -155,6 +155,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "How Traefik reaches the edge; unset means http://<WHARF_EDGE_LISTEN>.",
     ),
+    Setting(
+        "control_url",
+        parse_optional,
+        "",
+        "How Traefik reaches the control plane (password gates' check and login page);"
+        " unset means http://<WHARF_LISTEN>.",
+    ),
     Setting("http_listen", parse_listen, "127.0.0.1:8080", "Traefik's http entrypoint (wharf up)."),
     Setting(
         "https_listen", parse_listen, "127.0.0.1:8443", "Traefik's https entrypoint (wharf up)."
@@ -304,6 +311,7 @@ class Settings:
     listen: tuple[str, int]
     edge_listen: tuple[str, int]
     edge_url: str | None
+    control_url: str | None
     http_listen: tuple[str, int]
     https_listen: tuple[str, int]
     traefik_api_listen: tuple[str, int]
@@ -357,6 +365,12 @@ class Settings:
         """The URL Traefik forwards site requests to."""
         host, port = self.edge_listen
         return self.edge_url or f"http://{host}:{port}"
+
+    @property
+    def control_address(self) -> str:
+        """The URL Traefik forwards gate checks and gate logins to."""
+        host, port = self.listen
+        return self.control_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

@@ -7,18 +7,35 @@ import asyncio
 from controlplane.config import Settings
 from controlplane.edge_config import EdgeConfigWriter
 from controlplane.store import Store
-from controlplane.traefik.render import RoutingState
+from controlplane.traefik.render import GateRoute, RoutingState
 from controlplane.traefik.sync import TraefikConfigWriter
 
 
 async def routing_state(settings: Settings, store: Store) -> RoutingState:
-    """What Traefik's routing depends on: the settings and the custom domains."""
+    """What Traefik's routing depends on: the settings, the custom domains and the gates."""
     verified = await store.verified_domains()
+    gates = tuple(
+        GateRoute(
+            gate.site,
+            gate.environment,
+            gate.mode,
+            users=gate.users,
+            # A gate covers the environment's custom domains too, or they would open it.
+            domains=tuple(
+                hostname
+                for hostname, site, environment in verified
+                if (site, environment) == (gate.site, gate.environment)
+            ),
+        )
+        for gate in await store.routed_gates()
+    )
     return RoutingState(
         settings.base_domain,
         settings.edge_address,
+        control_url=settings.control_address,
         custom_domains={hostname: site for hostname, site, _ in verified},
         pending_domains=tuple(await store.pending_hostnames()),
+        gates=gates,
     )
 
 

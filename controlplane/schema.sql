@@ -94,6 +94,36 @@ CREATE UNIQUE INDEX domains_pkey ON public.domains USING btree (id);
 CREATE INDEX domains_site_id_idx ON public.domains USING btree (site_id);
 CREATE UNIQUE INDEX domains_token_key ON public.domains USING btree (token);
 
+CREATE TABLE gate_users (
+    gate_id bigint NOT NULL,
+    username text NOT NULL,
+    password_hash text NOT NULL
+);
+ALTER TABLE gate_users ADD CONSTRAINT gate_users_gate_id_fkey FOREIGN KEY (gate_id) REFERENCES gates(id) ON DELETE CASCADE;
+ALTER TABLE gate_users ADD CONSTRAINT gate_users_password_hash_check CHECK ((password_hash ~ '^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$'::text));
+ALTER TABLE gate_users ADD CONSTRAINT gate_users_pkey PRIMARY KEY (gate_id, username);
+ALTER TABLE gate_users ADD CONSTRAINT gate_users_username_check CHECK ((username ~ '^[A-Za-z0-9._-]{1,64}$'::text));
+CREATE UNIQUE INDEX gate_users_pkey ON public.gate_users USING btree (gate_id, username);
+
+CREATE TABLE gates (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    site_id bigint NOT NULL,
+    environment text NOT NULL,
+    mode text NOT NULL,
+    password_hash text,
+    version text NOT NULL,
+    updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE gates ADD CONSTRAINT gates_check CHECK (((mode = 'password'::text) = (password_hash IS NOT NULL)));
+ALTER TABLE gates ADD CONSTRAINT gates_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text, 'previews'::text])));
+ALTER TABLE gates ADD CONSTRAINT gates_mode_check CHECK ((mode = ANY (ARRAY['basic'::text, 'password'::text])));
+ALTER TABLE gates ADD CONSTRAINT gates_pkey PRIMARY KEY (id);
+ALTER TABLE gates ADD CONSTRAINT gates_site_id_environment_key UNIQUE (site_id, environment);
+ALTER TABLE gates ADD CONSTRAINT gates_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+ALTER TABLE gates ADD CONSTRAINT gates_version_check CHECK ((version ~ '^[A-Za-z0-9_-]{16,64}$'::text));
+CREATE UNIQUE INDEX gates_pkey ON public.gates USING btree (id);
+CREATE UNIQUE INDEX gates_site_id_environment_key ON public.gates USING btree (site_id, environment);
+
 CREATE TABLE login_failures (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     client_address text NOT NULL,

@@ -13,6 +13,7 @@ from controlplane.models import ApiToken, LoginFailureCounts, Role, Site, User
 from controlplane.store.base import SITE_COLUMNS
 from controlplane.store.deploys import DeployQueries
 from controlplane.store.domains import DomainQueries
+from controlplane.store.gates import GateQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
@@ -28,7 +29,7 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store(DeployQueries, DomainQueries):
+class Store(DeployQueries, DomainQueries, GateQueries):
     """Typed queries over a pool; callers never see SQL or cursors."""
 
     async def ping(self) -> None:

@@ -13,6 +13,7 @@ import yaml
 
 _HOST_CALL = re.compile(r"Host\(([^)]*)\)")
 _HOSTREGEXP_CALL = re.compile(r"HostRegexp\(`([^`]*)`\)")
+_AUTH_ADDRESS = re.compile(r"^https?://[^\s/?#]+/[^\s]*$")
 _HASH = re.compile(r"^[^:\s]+:(\$2[aby]\$\d\d\$.{53}|\$apr1\$.+|\$1\$.+|\{SHA\}.+)$")
 
 
@@ -59,9 +60,14 @@ def validate(config: dict[str, Any]) -> str:
         if not isinstance(router.get("priority"), int) or router["priority"] < 1:
             problems.append(f"router {name}: needs an explicit positive priority")
     for name, middleware in middlewares.items():
+        if "basicAuth" in middleware and not middleware["basicAuth"].get("users"):
+            problems.append(f"middleware {name}: basicAuth has no users")
         for user in middleware.get("basicAuth", {}).get("users", []):
             if not _HASH.match(user):
                 problems.append(f"middleware {name}: a basicAuth user entry is not user:hash")
+        address = middleware.get("forwardAuth", {}).get("address")
+        if address is not None and not _AUTH_ADDRESS.match(address):
+            problems.append(f"middleware {name}: forwardAuth address is not an http(s) URL")
     if problems:
         raise InvalidConfig(problems)
     return text

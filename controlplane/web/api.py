@@ -19,6 +19,7 @@ from controlplane.web import deploy_api
 from controlplane.web.auth import current_user
 from controlplane.web.deploy_api import site_settings_json, site_urls
 from controlplane.web.domain_api import DOMAIN_ENDPOINTS
+from controlplane.web.gate_api import GATE_ENDPOINTS
 from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
@@ -299,6 +300,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET", "/api/v1/sites/{site}/publishes", deploy_api.publish_history, "Publish history"
     ),
     *DOMAIN_ENDPOINTS,
+    *GATE_ENDPOINTS,
 )
 
 

@@ -64,6 +64,17 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
         '{"method": "admin"}',
         404,
     ),
+    ("GET", "/api/v1/sites/{site}/gate"): ("/api/v1/sites/owned/gate", None, 404),
+    ("PUT", "/api/v1/sites/{site}/gate"): (
+        "/api/v1/sites/owned/gate",
+        '{"environment": "production", "mode": "none"}',
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/gate/share"): (
+        "/api/v1/sites/owned/gate/share",
+        '{"environment": "production", "expires_in": 60}',
+        404,
+    ),
 }
 # Endpoints that act only on the caller's own things or are public: checked separately below.
 OWN_OR_PUBLIC = {
@@ -77,6 +88,10 @@ OWN_OR_PUBLIC = {
     ("POST", "/api/v1/tokens"),
     ("GET", "/api/v1/sites"),
     ("POST", "/api/v1/sites"),
+    # A visitor's gate check and login page: they answer for a host's gate, never for an API user.
+    ("GET", "/.wharf/gate/check/{site}/{environment}"),
+    ("GET", "/.wharf/gate/login"),
+    ("POST", "/.wharf/gate/login"),
 }
 
 

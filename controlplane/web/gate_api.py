@@ -1,0 +1,312 @@
+"""Gate handlers: the owners' API, Traefik's forwardAuth check, and the visitors' login page."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from aiohttp import hdrs, web
+
+from controlplane.gates import (
+    CHECK_PATH,
+    COOKIE_NAME,
+    LOGIN_PATH,
+    PASSWORD_MAX,
+    GateCookie,
+    Gates,
+    safe_next,
+)
+from controlplane.store.gates import Gate
+from controlplane.web.auth import current_user
+from controlplane.web.keys import SETTINGS
+from controlplane.web.middleware import client_address, read_json_object
+from controlplane.web.openapi import Endpoint
+
+GATES = web.AppKey("gates", Gates)
+
+# The login page is the only HTML here: nothing may frame it, nothing is cached, no referrer leaks.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"
+        " frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}"
+    "main{max-width:22rem;margin:12vh auto;background:#fff;padding:2rem;border-radius:.5rem;"
+    "box-shadow:0 1px 4px #0002}h1{font-size:1.25rem;margin:0 0 .5rem}"
+    "input{width:100%;box-sizing:border-box;padding:.5rem;margin:.25rem 0 1rem;font:inherit}"
+    "button{padding:.5rem 1rem;font:inherit}.error{color:#a4161a}"
+)
+
+
+def gate_json(environment: str, gate: Gate | None) -> dict[str, Any]:
+    """A gate as the API shows it: mode and usernames, never a password or a hash."""
+    return {
+        "environment": environment,
+        "mode": gate.mode if gate else "none",
+        "users": list(gate.usernames) if gate else [],
+        "updated_at": gate.updated_at.isoformat() if gate else None,
+    }
+
+
+async def get_gates(request: web.Request) -> web.Response:
+    """Each environment's gate."""
+    gates = await request.app[GATES].list(await current_user(request), request.match_info["site"])
+    return web.json_response(
+        {
+            "gates": {
+                environment: gate_json(environment, gate) for environment, gate in gates.items()
+            }
+        }
+    )
+
+
+async def put_gate(request: web.Request) -> web.Response:
+    """Set (or, with mode none, remove) the gate of one environment."""
+    actor = await current_user(request)
+    service = request.app[GATES]
+    # Access first: a stranger learns nothing from how the body is judged.
+    await service.sites.get(actor, request.match_info["site"])
+    body = await read_json_object(request)
+    environment = body.get("environment")
+    gate = await service.set(
+        actor,
+        request.match_info["site"],
+        environment,
+        body.get("mode"),
+        users=body.get("users"),
+        password=body.get("password"),
+    )
+    return web.json_response(gate_json(str(environment), gate))
+
+
+async def share_gate(request: web.Request) -> web.Response:
+    """A link that opens a password-gated environment for a while."""
+    actor = await current_user(request)
+    service = request.app[GATES]
+    await service.sites.get(actor, request.match_info["site"])
+    body = await read_json_object(request)
+    url, expires_at = await service.share(
+        actor,
+        request.match_info["site"],
+        body.get("environment"),
+        body.get("expires_in"),
+        deploy_id=body.get("deploy_id"),
+        hostname=body.get("hostname"),
+    )
+    return web.json_response({"url": url, "expires_at": expires_at.isoformat()})
+
+
+def _set_cookie(response: web.StreamResponse, cookie: GateCookie) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie.value,
+        max_age=cookie.max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=cookie.secure or None,
+    )
+
+
+def _https(request: web.Request) -> bool:
+    return request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def _gate_cookies(request: web.Request) -> list[str]:
+    """Every `wharf_gate` value in the Cookie headers (request.cookies keeps only one)."""
+    values = []
+    for header in request.headers.getall(hdrs.COOKIE, []):
+        for pair in header.split(";"):
+            name, sep, value = pair.strip().partition("=")
+            if sep and name == COOKIE_NAME:
+                values.append(value.strip().strip('"'))
+    return values
+
+
+async def gate_check(request: web.Request) -> web.Response:
+    """Traefik's forwardAuth: 200 lets the request through; the 302 and 403 reach the visitor."""
+    decision = await request.app[GATES].check(
+        request.match_info["site"],
+        request.match_info["environment"],
+        request.headers.get("X-Forwarded-Host", ""),
+        request.headers.get("X-Forwarded-Uri", "/"),
+        _https(request),
+        _gate_cookies(request),
+    )
+    headers = {"Cache-Control": "no-store"}
+    if decision.outcome == "allow":
+        return web.Response(text="ok", headers=headers)
+    if decision.outcome == "deny":
+        return web.Response(status=403, text="forbidden", headers=headers)
+    assert decision.location is not None
+    response = web.Response(status=302, headers={**headers, "Location": decision.location})
+    if decision.cookie is not None:
+        _set_cookie(response, decision.cookie)
+    return response
+
+
+def _page(
+    status: int,
+    host: str,
+    next_path: str = "/",
+    error: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> web.Response:
+    """The login form (or a short notice when there is no gate): every value escaped."""
+    if status == 404:
+        body = "<h1>Not found</h1><p>There is no password gate here.</p>"
+    else:
+        notice = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+        body = (
+            "<h1>Password required</h1>"
+            f"<p>Enter the password to open {html.escape(host)}.</p>{notice}"
+            f'<form method="post" action="{LOGIN_PATH}">'
+            f'<input type="hidden" name="next" value="{html.escape(next_path, quote=True)}">'
+            '<label for="password">Password</label>'
+            f'<input id="password" type="password" name="password" maxlength="{PASSWORD_MAX}"'
+            ' autocomplete="current-password" required autofocus>'
+            '<button type="submit">Continue</button></form>'
+        )
+    text = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex"><title>Password required</title>'
+        f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>"
+    )
+    return web.Response(
+        status=status,
+        text=text,
+        content_type="text/html",
+        headers={**_PAGE_HEADERS, **(extra or {})},
+    )
+
+
+async def gate_login_form(request: web.Request) -> web.Response:
+    """The login page on a password-gated host (Traefik routes /.wharf/ there to us)."""
+    host = request.headers.get(hdrs.HOST, "")
+    found = await request.app[GATES].login_gate(host)
+    if found is None:
+        return _page(404, host)
+    return _page(200, found[0], safe_next(request.query.get("next")))
+
+
+async def gate_login(request: web.Request) -> web.Response:
+    """Check the password: the cookie and a redirect, the form again, or 429 after failures."""
+    host = request.headers.get(hdrs.HOST, "")
+    form = await request.post()
+    password, next_path = form.get("password"), safe_next(form.get("next"))
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    result = await request.app[GATES].login(host, _https(request), password, next_path, address)
+    shown = host.partition(":")[0].lower()
+    if result.outcome == "unknown":
+        return _page(404, shown)
+    if result.outcome == "limited":
+        return _page(
+            429,
+            shown,
+            next_path,
+            f"Too many wrong passwords. Try again in {result.retry_after} seconds.",
+            {"Retry-After": str(result.retry_after)},
+        )
+    if result.outcome == "wrong":
+        return _page(403, shown, next_path, "That password is not right.")
+    assert result.cookie is not None
+    # 303: the browser follows with a GET, so a reload does not post the password again.
+    response = web.Response(
+        status=303, headers={"Location": result.location, "Cache-Control": "no-store"}
+    )
+    _set_cookie(response, result.cookie)
+    return response
+
+
+_GATE = {
+    "type": "object",
+    "required": ["environment", "mode"],
+    "properties": {
+        "environment": {"type": "string", "enum": ["production", "staging", "previews"]},
+        "mode": {"type": "string", "enum": ["none", "basic", "password"]},
+        "users": {
+            "type": "array",
+            "maxItems": 50,
+            "description": "basic: the users; a user sent without password keeps its hash",
+            "items": {
+                "type": "object",
+                "required": ["username"],
+                "properties": {
+                    "username": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                    "password": {"type": "string", "minLength": 8, "maxLength": 72},
+                },
+            },
+        },
+        "password": {
+            "type": "string",
+            "minLength": 8,
+            "maxLength": 1024,
+            "description": "password: the visitors' password",
+        },
+    },
+}
+_SHARE = {
+    "type": "object",
+    "required": ["environment", "expires_in"],
+    "properties": {
+        "environment": {"type": "string", "enum": ["production", "staging", "previews"]},
+        "expires_in": {"type": "integer", "minimum": 1, "maximum": 2592000},
+        "deploy_id": {"type": "string", "description": "previews: which deploy's host"},
+        "hostname": {"type": "string", "description": "a verified custom domain instead"},
+    },
+}
+
+GATE_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/v1/sites/{site}/gate", get_gates, "Each environment's gate (no secrets)"),
+    Endpoint(
+        "PUT",
+        "/api/v1/sites/{site}/gate",
+        put_gate,
+        "Set an environment's gate: none, basic (users) or password",
+        request_body=_GATE,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/gate/share",
+        share_gate,
+        "A share link opening a password-gated environment until it expires",
+        request_body=_SHARE,
+        responses={409: "the environment has no password gate"},
+    ),
+    Endpoint(
+        "GET",
+        CHECK_PATH + "/{site}/{environment}",
+        gate_check,
+        "Traefik forwardAuth check of a password gate (200; 302 to the login page, or with"
+        " the cookie for a share link; 403)",
+        "public",
+    ),
+    Endpoint(
+        "GET",
+        LOGIN_PATH,
+        gate_login_form,
+        "The login page of a password-gated host (HTML)",
+        "public",
+        responses={404: "no password gate on this host"},
+    ),
+    Endpoint(
+        "POST",
+        LOGIN_PATH,
+        gate_login,
+        "Log in to a password-gated host (form: password, next); 303 with the cookie",
+        "public",
+        status=303,
+        responses={
+            403: "wrong password (the form again)",
+            404: "no password gate on this host",
+            429: "too many failures (Retry-After)",
+        },
+    ),
+)

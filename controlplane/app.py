@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from controlplane.accounts import Accounts
@@ -29,6 +30,7 @@ from controlplane.web.domain_api import DOMAINS
 from controlplane.web.gate_api import GATES
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
+from controlplane.web.routing_status import HTTP
 from controlplane.worker import BuildWorker, WorkerOptions
 
 log = logging.getLogger(__name__)
@@ -163,11 +165,14 @@ def create_app(settings: Settings) -> web.Application:
             app[GATES] = services.gates
             app[ROUTING] = services.routing
             await services.deploys.reconcile()
+            timeout = aiohttp.ClientTimeout(total=5, connect=2)
+            app[HTTP] = aiohttp.ClientSession(timeout=timeout)
             stop = asyncio.Event()
             background = (
                 asyncio.create_task(run_background(services, stop)) if settings.worker else None
             )
             yield
+            await app[HTTP].close()
             stop.set()
             if background is not None:
                 with contextlib.suppress(asyncio.CancelledError):

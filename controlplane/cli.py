@@ -169,6 +169,9 @@ async def _serve(settings: Settings, *, show_login: bool, whole_stack: bool = Fa
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if whole_stack and settings.traefik and not settings.traefik_api_url:
+        api_host, api_port = settings.traefik_api_listen
+        settings = settings.replace(traefik_api_url=f"http://{api_host}:{api_port}")
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     async with contextlib.AsyncExitStack() as children:

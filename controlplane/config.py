@@ -180,6 +180,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("traefik", parse_bool, "true", "Run Traefik inside `wharf up` (false: your own)."),
     Setting(
+        "traefik_api_url",
+        parse_optional,
+        "",
+        "Traefik's API (http://host:port) to confirm routers and show routing status per site;"
+        " wharf up sets it for the Traefik it runs.",
+    ),
+    Setting(
         "traefik_secret",
         parse_optional_secret,
         "",
@@ -317,6 +324,7 @@ class Settings:
     traefik_api_listen: tuple[str, int]
     traefik_dynamic_dir: str | None
     traefik: bool
+    traefik_api_url: str | None
     traefik_secret: Secret | None
     edge_workers: int
     admin_email: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controlplane.names import HOST_PART_SEPARATOR, site_hosts
@@ -55,6 +55,18 @@ class RoutingState:
     # Domains waiting for their HTTP ownership check: only the token path reaches the edge.
     pending_domains: tuple[str, ...] = ()
     gates: tuple[GateRoute, ...] = ()
+
+
+def site_routers(state: RoutingState, site: str) -> set[str]:
+    """The routers that serve one site: the wildcard, its custom domains and its gates."""
+    own = replace(
+        state,
+        custom_domains={host: name for host, name in state.custom_domains.items() if name == site},
+        pending_domains=(),
+        gates=tuple(gate for gate in state.gates if gate.site == site),
+        control_host=None,
+    )
+    return set(render(own)["http"]["routers"])
 
 
 def render(state: RoutingState) -> dict[str, Any]:

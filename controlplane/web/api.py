@@ -23,6 +23,7 @@ from controlplane.web.gate_api import GATE_ENDPOINTS
 from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
 from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
+from controlplane.web.routing_status import site_routing
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -139,9 +140,11 @@ async def create_site(request: web.Request) -> web.Response:
 
 
 async def get_site(request: web.Request) -> web.Response:
-    """One site."""
+    """One site, with its routing status as Traefik reports it."""
     site = await request.app[SITES].get(await current_user(request), request.match_info["site"])
-    return web.json_response(site_json(request, site))
+    return web.json_response(
+        {**site_json(request, site), "routing": await site_routing(request, site.name)}
+    )
 
 
 async def delete_site(request: web.Request) -> web.Response:

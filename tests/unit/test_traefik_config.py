@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from controlplane.traefik.files import FILE_NAME, write_dynamic_config
-from controlplane.traefik.render import RoutingState, render
+from controlplane.traefik.render import RoutingState, render, site_routers
 from controlplane.traefik.rules import host_rule, subdomain_rule
 from controlplane.traefik.static import render_static
 from controlplane.traefik.validate import InvalidConfig, validate
@@ -129,3 +129,19 @@ def test_traefik_static_config_matches_traefiks_schema(tmp_path: Path) -> None:
     )
     jsonschema.Draft7Validator(schema).validate(static)
     assert set(static["entryPoints"]) == {"http", "https", "traefik"}
+
+
+def test_traefik_site_routers_are_the_wildcard_and_the_sites_own() -> None:
+    state = RoutingState(
+        "example.com",
+        "http://127.0.0.1:8090",
+        custom_domains={"www.shop.test": "shop", "blog.test": "blog"},
+        pending_domains=("pending.test",),
+    )
+    shop = site_routers(state, "shop")
+    blog = site_routers(state, "blog")
+    assert "wharf-sites" in shop and "wharf-sites" in blog
+    assert (shop - {"wharf-sites"}).isdisjoint(blog - {"wharf-sites"})
+    assert shop | blog == set(render(state)["http"]["routers"]) - {
+        name for name in render(state)["http"]["routers"] if name.startswith("wharf-challenge")
+    }

@@ -1,0 +1,50 @@
+"""GET /api/v1/sites/{site} reports whether Traefik serves the site's routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controlplane.app import create_app
+from controlplane.config import Settings
+from controlplane.stack import traefik_process
+from controlplane.web.keys import ACCOUNTS, ROUTING
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
+from tests.integration.test_cli_up import free_port
+
+pytestmark = pytest.mark.slow
+
+
+async def test_routing_status_follows_traefiks_api(settings: Settings, aiohttp_client: Any) -> None:
+    api_port = free_port()
+    wharf = settings.replace(
+        http_listen=("127.0.0.1", free_port()),
+        https_listen=("127.0.0.1", free_port()),
+        traefik_api_listen=("127.0.0.1", api_port),
+        traefik_api_url=f"http://127.0.0.1:{api_port}",
+    )
+    app = create_app(wharf)
+    client = await aiohttp_client(app)
+    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    headers = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
+
+    down = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
+    assert down["routing"] == {"traefik": "unreachable", "routers": {"wharf-sites": "unknown"}}
+
+    async with traefik_process(wharf, app[ROUTING].routers):
+        up = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
+    assert up["routing"] == {"traefik": "confirmed", "routers": {"wharf-sites": "enabled"}}
+
+
+async def test_routing_status_unchecked_without_an_api_url(
+    settings: Settings, aiohttp_client: Any
+) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    headers = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
+    site = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
+    assert site["routing"]["traefik"] == "unchecked"

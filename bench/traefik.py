@@ -1,11 +1,13 @@
 """Traefik benchmark: render + validate + write at scale, and API-to-route latency through Traefik.
 
 1. Renders, validates and writes the dynamic config for 10,000 sites with 2,000 verified custom
-   domains (sites share the one wildcard router; every domain gets its own), best of 3.
+   domains and 500 gates (sites share the one wildcard router; every domain and gate gets its
+   own), best of 3.
 2. Starts the whole stack with `wharf up` (embedded PostgreSQL, edge, real Traefik) on free ports,
    deploys a small site, then 20 times: adds a custom domain through the API, marks it verified,
    and times until a request through Traefik with that Host answers from the site. Prints the
-   median and the worst.
+   median and the worst. Then the per-request latency through Traefik of an ungated request,
+   a basic-gated one (bcrypt cost 5) and a password-gated one carrying its cookie (forwardAuth).
 
 Run with `.venv/bin/python bench/traefik.py`; exits non-zero when a target is missed
 (render+validate+write under 1 s; median domain-to-route under 300 ms).
@@ -25,16 +27,21 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from controlplane.traefik.files import write_dynamic_config
-from controlplane.traefik.render import RoutingState, render
+from controlplane.traefik.render import GateRoute, RoutingState, render
 from controlplane.traefik.validate import validate
 
 SITES = 10_000
 DOMAINS = 2_000
+GATES = 500
 TRIES = 20
+LATENCY_REQUESTS = 300
+# A real bcrypt hash (cost 5) so validation sees what the API would store.
+USER_HASH = "bench:$2b$05$" + "a" * 53
 
 
 def free_port() -> int:
@@ -47,7 +54,19 @@ def free_port() -> int:
 def time_render(work: Path) -> tuple[float, int]:
     """Best of three: render + validate + write for the big state; also the router count."""
     domains = {f"www.shop{index}.example": f"site{index % SITES}" for index in range(DOMAINS)}
-    state = RoutingState("example.com", "http://127.0.0.1:8090", custom_domains=domains)
+    gates = tuple(
+        GateRoute(f"site{index}", "production", "basic", users=(USER_HASH,))
+        if index % 2
+        else GateRoute(f"site{index}", "staging", "password")
+        for index in range(GATES)
+    )
+    state = RoutingState(
+        "example.com",
+        "http://127.0.0.1:8090",
+        control_url="http://127.0.0.1:8000",
+        custom_domains=domains,
+        gates=gates,
+    )
     timings = []
     routers = 0
     for attempt in range(3):
@@ -68,7 +87,53 @@ def site_zip() -> bytes:
     return buffer.getvalue()
 
 
-def time_domain_to_route(work: Path) -> list[float]:
+def median_request_ms(url: str, host: str, **kwargs: object) -> float:
+    """Median time of sequential keep-alive requests through Traefik."""
+    timings = []
+    with requests.Session() as session:
+        for _ in range(LATENCY_REQUESTS):
+            started = time.perf_counter()
+            answer = session.get(url, headers={"Host": host}, timeout=5, **kwargs)  # type: ignore[arg-type]
+            timings.append(time.perf_counter() - started)
+            assert answer.status_code == 200, (host, answer.status_code)
+    return statistics.median(timings) * 1000
+
+
+def gate_latency(api: str, headers: dict[str, str], http_port: int) -> dict[str, float]:
+    """Per-request latency through Traefik: ungated, basic gate, password gate with its cookie."""
+    url = f"http://127.0.0.1:{http_port}/"
+    results = {"ungated": median_request_ms(url, "bench.localhost")}
+    gate = {"environment": "production", "mode": "basic",
+            "users": [{"username": "bench", "password": "bench-gate-1"}]}  # fmt: skip
+    requests.put(
+        f"{api}/sites/bench/gate", json=gate, headers=headers, timeout=10
+    ).raise_for_status()
+    time.sleep(0.3)
+    results["basic gate"] = median_request_ms(
+        url, "bench.localhost", auth=("bench", "bench-gate-1")
+    )
+    gate = {"environment": "production", "mode": "password", "password": "bench-gate-1"}
+    requests.put(
+        f"{api}/sites/bench/gate", json=gate, headers=headers, timeout=10
+    ).raise_for_status()
+    time.sleep(0.3)
+    share = requests.post(
+        f"{api}/sites/bench/gate/share",
+        json={"environment": "production", "expires_in": 600},
+        headers=headers,
+        timeout=10,
+    ).json()
+    with requests.Session() as session:  # the share link sets the gate cookie
+        link = urlsplit(share["url"])._replace(netloc=f"127.0.0.1:{http_port}")
+        session.get(
+            urlunsplit(link), headers={"Host": "bench.localhost"}, timeout=5, allow_redirects=False
+        )
+        cookies = session.cookies.get_dict()
+    results["password gate (cookie)"] = median_request_ms(url, "bench.localhost", cookies=cookies)
+    return results
+
+
+def time_domain_to_route(work: Path) -> tuple[list[float], dict[str, float]]:
     """Seconds from adding a domain (and marking it verified) to Traefik routing it."""
     ports = {name: free_port() for name in ("api", "edge", "http", "https", "traefik")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
@@ -136,7 +201,8 @@ def time_domain_to_route(work: Path) -> list[float]:
                     raise RuntimeError(f"{hostname} never answered through Traefik")
                 time.sleep(0.002)
             timings.append(time.perf_counter() - started)
-        return timings
+        latency = gate_latency(api, headers, ports["http"])
+        return timings, latency
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)
@@ -147,13 +213,14 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="wbt", dir="/tmp"))
     try:
         render_seconds, routers = time_render(work)
-        timings = time_domain_to_route(work)
+        timings, latency = time_domain_to_route(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     median = statistics.median(timings)
     rows = [
         (
-            f"render+validate+write ({SITES} sites, {DOMAINS} domains, {routers} routers)",
+            f"render+validate+write ({SITES} sites, {DOMAINS} domains, {GATES} gates,"
+            f" {routers} routers)",
             f"{render_seconds * 1000:.0f} ms",
             "target < 1000 ms",
         ),
@@ -164,6 +231,10 @@ def main() -> int:
         ),
         ("  worst of the tries", f"{max(timings) * 1000:.0f} ms", ""),
     ]
+    for name, value in latency.items():
+        extra = value - latency["ungated"]
+        note = "" if name == "ungated" else f"+{extra:.2f} ms over ungated"
+        rows.append((f"request through Traefik, {name} (median)", f"{value:.2f} ms", note))
     width = max(len(row[0]) for row in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>10}  {note}")

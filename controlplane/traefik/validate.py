@@ -17,6 +17,12 @@ _AUTH_ADDRESS = re.compile(r"^https?://[^\s/?#]+/[^\s]*$")
 _HASH = re.compile(r"^[^:\s]+:(\$2[aby]\$\d\d\$.{53}|\$apr1\$.+|\$1\$.+|\{SHA\}.+)$")
 
 
+# libyaml's safe dumper and loader when PyYAML was built with it: 4-5 times faster on a
+# config with thousands of routers, and the same output.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class InvalidConfig(ValueError):
     """The config would break or freeze Traefik; every problem is listed."""
 
@@ -37,9 +43,9 @@ def _validator() -> jsonschema.Draft7Validator:
 
 def validate(config: dict[str, Any]) -> str:
     """The config as YAML text, after every check passed; InvalidConfig otherwise."""
-    text = yaml.safe_dump(config, sort_keys=True)
+    text = yaml.dump(config, Dumper=_Dumper, sort_keys=True)
     problems: list[str] = []
-    if yaml.safe_load(text) != config:
+    if yaml.load(text, Loader=_Loader) != config:  # noqa: S506 (a safe loader, C or Python)
         problems.append("the YAML does not read back as the config")
     problems.extend(
         f"schema: {'/'.join(map(str, error.absolute_path))}: {error.message}"

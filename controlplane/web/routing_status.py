@@ -10,13 +10,20 @@ from aiohttp import web
 from controlplane.routing import routing_state
 from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.traefik.render import site_routers
-from controlplane.web.keys import SETTINGS, STORE
+from controlplane.web.keys import ROUTING, SETTINGS, STORE
 
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 
 
 async def site_routing(request: web.Request, site: str) -> dict[str, Any]:
-    """{"traefik": confirmed|pending|unreachable|unchecked, "routers": {name: status}}."""
+    """{"traefik": confirmed|pending|unreachable|unchecked, "routers": {...}, "config_error"}."""
+    status = await _traefik_status(request, site)
+    # A refused config is never written; the last good one stays and this says why.
+    status["config_error"] = request.app[ROUTING].traefik.last_error
+    return status
+
+
+async def _traefik_status(request: web.Request, site: str) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     expected = site_routers(await routing_state(settings, request.app[STORE]), site)
     if not settings.traefik_api_url:

@@ -31,11 +31,16 @@ async def test_routing_status_follows_traefiks_api(settings: Settings, aiohttp_c
     await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
 
     down = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
-    assert down["routing"] == {"traefik": "unreachable", "routers": {"wharf-sites": "unknown"}}
+    assert down["routing"] == {
+        "traefik": "unreachable",
+        "routers": {"wharf-sites": "unknown"},
+        "config_error": None,
+    }
 
     async with traefik_process(wharf, app[ROUTING].routers):
         up = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
-    assert up["routing"] == {"traefik": "confirmed", "routers": {"wharf-sites": "enabled"}}
+    assert up["routing"]["traefik"] == "confirmed"
+    assert up["routing"]["routers"] == {"wharf-sites": "enabled"}
 
 
 async def test_routing_status_unchecked_without_an_api_url(

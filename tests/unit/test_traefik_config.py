@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from controlplane.traefik.files import FILE_NAME, write_dynamic_config
-from controlplane.traefik.render import RoutingState, render, site_routers
+from controlplane.traefik.render import GateRoute, RoutingState, render, site_routers
 from controlplane.traefik.rules import host_rule, subdomain_rule
 from controlplane.traefik.static import render_static
+from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import InvalidConfig, validate
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -145,3 +146,21 @@ def test_traefik_site_routers_are_the_wildcard_and_the_sites_own() -> None:
     assert shop | blog == set(render(state)["http"]["routers"]) - {
         name for name in render(state)["http"]["routers"] if name.startswith("wharf-challenge")
     }
+
+
+async def test_traefik_writer_keeps_the_last_good_config_and_says_why(tmp_path: Path) -> None:
+    writer = TraefikConfigWriter(tmp_path / "dynamic", tmp_path / "staging")
+    good = RoutingState("example.com", "http://127.0.0.1:8090")
+    await writer.sync(good)
+    before = (tmp_path / "dynamic" / FILE_NAME).read_text()
+    bad = RoutingState(
+        "example.com",
+        "http://127.0.0.1:8090",
+        gates=(GateRoute("blog", "production", "basic", users=("bob:plaintext",)),),
+    )
+    with pytest.raises(InvalidConfig):
+        await writer.sync(bad)
+    assert (tmp_path / "dynamic" / FILE_NAME).read_text() == before
+    assert writer.last_error is not None and "user:hash" in writer.last_error
+    await writer.sync(good)
+    assert writer.last_error is None

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from controlplane.config import load_settings
 from controlplane.domains import validate_hostname
 from controlplane.errors import Invalid
+from controlplane.gates import validate_username
 from controlplane.names import validate_site_name
 from controlplane.stack import traefik_process
-from controlplane.traefik.render import RoutingState, render
+from controlplane.traefik.render import GateRoute, RoutingState, render
 from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import validate
 from tests.integration.test_cli_up import free_port
@@ -28,6 +29,20 @@ HOSTILE = st.sampled_from(
 NAMES = st.lists(HOSTILE, min_size=1, max_size=30).map("".join)
 ACCEPTED_SITES: set[str] = set()
 ACCEPTED_HOSTS: set[str] = set()
+ACCEPTED_USERS: set[str] = set()
+BCRYPT = "$2b$05$" + "a" * 53  # the shape of a stored gate password
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(NAMES, st.text(max_size=70)))
+def test_traefik_property_gate_users_are_plain_names_or_refused(raw: str) -> None:
+    try:
+        username = validate_username(raw)
+    except Invalid as error:
+        assert error.status == 422
+        return
+    assert not set(username) & set(":`()'\"\n{} |$")
+    ACCEPTED_USERS.add(username)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,8 +77,18 @@ async def test_traefik_property_everything_accepted_loads_in_real_traefik(tmp_pa
     sites = sorted(ACCEPTED_SITES | {"blog"})
     domains = {host: sites[index % len(sites)] for index, host in enumerate(sorted(hosts))}
     pending = tuple(f"pending-{index}.test" for index in range(5))
+    users = tuple(f"{user}:{BCRYPT}" for user in sorted(ACCEPTED_USERS | {"alice"}))
+    gates = (
+        GateRoute(sites[0], "production", "basic", users=users),
+        GateRoute(sites[-1], "previews", "password"),
+    )
     state = RoutingState(
-        BASE, "http://127.0.0.1:9", custom_domains=domains, pending_domains=pending
+        BASE,
+        "http://127.0.0.1:9",
+        control_url="http://127.0.0.1:9",
+        custom_domains=domains,
+        pending_domains=pending,
+        gates=gates,
     )
     validate(render(state))  # raises if anything accepted would break Traefik
 
@@ -78,8 +103,11 @@ async def test_traefik_property_everything_accepted_loads_in_real_traefik(tmp_pa
     )
     writer = TraefikConfigWriter(wharf.dynamic_dir, wharf.data_dir / "traefik" / "staging")
     routers = await writer.sync(state)
-    assert len(routers) == 1 + len(domains) + len(pending)
-    print(f"{len(ACCEPTED_SITES)} site names and {len(ACCEPTED_HOSTS)} hostnames accepted")
+    assert len(routers) >= 1 + len(domains) + len(pending) + len(gates)
+    print(
+        f"{len(ACCEPTED_SITES)} site names, {len(ACCEPTED_HOSTS)} hostnames and"
+        f" {len(ACCEPTED_USERS)} gate users accepted"
+    )
     # traefik_process returns only once Traefik's API lists every router enabled.
     async with traefik_process(wharf, routers):
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,17 @@ def parse_nameserver(value: str) -> tuple[str, int] | None:
     return host, port
 
 
+def parse_optional_hostname(value: str) -> str | None:
+    """A lower-case DNS hostname, or empty for unset."""
+    if not value:
+        return None
+    host = value.strip().lower().rstrip(".")
+    label = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    if len(host) > 253 or not re.fullmatch(rf"{label}(?:\.{label})+", host):
+        raise ValueError(f"expected a hostname like wharf.example.com, got {value!r}")
+    return host
+
+
 def parse_bool(value: str) -> bool:
     """true/false, yes/no, on/off, 1/0."""
     lowered = value.strip().lower()
@@ -154,6 +166,13 @@ SETTINGS: tuple[Setting, ...] = (
         parse_optional,
         "",
         "How Traefik reaches the edge; unset means http://<WHARF_EDGE_LISTEN>.",
+    ),
+    Setting(
+        "control_host",
+        parse_optional_hostname,
+        "",
+        "Hostname Traefik routes to the control plane (API, admin UI), e.g. wharf.example.com;"
+        " unset: no such router. Pick one that is no site's host.",
     ),
     Setting(
         "control_url",
@@ -318,6 +337,7 @@ class Settings:
     listen: tuple[str, int]
     edge_listen: tuple[str, int]
     edge_url: str | None
+    control_host: str | None
     control_url: str | None
     http_listen: tuple[str, int]
     https_listen: tuple[str, int]

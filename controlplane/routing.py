@@ -33,6 +33,7 @@ async def routing_state(settings: Settings, store: Store) -> RoutingState:
         settings.base_domain,
         settings.edge_address,
         control_url=settings.control_address,
+        control_host=settings.control_host,
         custom_domains={hostname: site for hostname, site, _ in verified},
         pending_domains=tuple(await store.pending_hostnames()),
         gates=gates,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from controlplane.app import create_app
@@ -16,16 +17,23 @@ from tests.integration.test_cli_up import free_port
 pytestmark = pytest.mark.slow
 
 
-async def test_routing_status_follows_traefiks_api(settings: Settings, aiohttp_client: Any) -> None:
+async def test_routing_status_follows_traefiks_api(
+    settings: Settings, aiohttp_server: Any, aiohttp_client: Any
+) -> None:
     api_port = free_port()
+    http_port = free_port()
     wharf = settings.replace(
-        http_listen=("127.0.0.1", free_port()),
+        http_listen=("127.0.0.1", http_port),
         https_listen=("127.0.0.1", free_port()),
         traefik_api_listen=("127.0.0.1", api_port),
         traefik_api_url=f"http://127.0.0.1:{api_port}",
     )
+    control_port = free_port()
+    wharf = wharf.replace(
+        control_host="wharf.example.test", control_url=f"http://127.0.0.1:{control_port}"
+    )
     app = create_app(wharf)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(await aiohttp_server(app, port=control_port))
     await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     headers = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
@@ -39,6 +47,15 @@ async def test_routing_status_follows_traefiks_api(settings: Settings, aiohttp_c
 
     async with traefik_process(wharf, app[ROUTING].routers):
         up = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
+        # The admin host reaches the control plane through Traefik.
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{http_port}/healthz", headers={"Host": "wharf.example.test"}
+            ) as through_traefik,
+        ):
+            assert through_traefik.status == 200
+            assert (await through_traefik.json())["database"] == "up"
     assert up["routing"]["traefik"] == "confirmed"
     assert up["routing"]["routers"] == {"wharf-sites": "enabled"}
 

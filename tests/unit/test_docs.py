@@ -92,7 +92,15 @@ def test_docs_tasklist_items_name_existing_tests() -> None:
 
 def test_docs_pages_exist_and_are_linked() -> None:
     readme = (ROOT / "README.md").read_text()
-    for page in ("architecture", "install", "configuration", "api", "contributing", "roadmap"):
+    for page in (
+        "architecture",
+        "install",
+        "configuration",
+        "api",
+        "contributing",
+        "roadmap",
+        "security",
+    ):
         assert (ROOT / "docs" / f"{page}.md").is_file(), page
         assert f"docs/{page}.md" in readme, page
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge.rules import FORBIDDEN_HEADERS, INTERNAL_STATUSES, STATUSES
+
 REDIRECTS_FILE = "_redirects"
 HEADERS_FILE = "_headers"
 RULES_VERSION = 1
@@ -18,24 +20,10 @@ MAX_REDIRECT_LINE = 1000
 MAX_HEADER_RULES = 100
 MAX_HEADER_LINE = 2000
 DEFAULT_STATUS = 301
-REDIRECT_STATUSES = frozenset({200, 301, 302, 303, 307, 308, 404, 410})
-# Statuses the edge answers with content from the site itself, so their target must be a path.
-INTERNAL_STATUSES = frozenset({200, 404, 410})
+# The edge applies these rules; its constants are the contract (the edge cannot import us).
+REDIRECT_STATUSES = STATUSES
 # Netlify's per-visitor conditions; the edge knows nothing about visitors, so they cannot apply.
 CONDITIONS = frozenset({"country", "language", "role", "cookie"})
-# Headers that frame the HTTP message or manage the connection: set by a site, they corrupt replies.
-FORBIDDEN_HEADERS = frozenset(
-    {
-        "connection",
-        "content-length",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +19,7 @@ from aiohttp import web
 from controlplane.app import create_app
 from controlplane.config import Settings, load_settings
 from controlplane.releases import ReleaseFiles
-from controlplane.stack import traefik_process
+from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.web.keys import ACCOUNTS, ROUTING
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -105,6 +102,7 @@ async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> Async
             "database_url": database_url,
             "listen": f"127.0.0.1:{control_port}",
             "edge_listen": f"127.0.0.1:{free_port()}",
+            "edge_workers": "1",
             "http_listen": f"127.0.0.1:{free_port()}",
             "https_listen": f"127.0.0.1:{free_port()}",
             "traefik_api_listen": f"127.0.0.1:{free_port()}",
@@ -127,22 +125,14 @@ async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> Async
     for (site, environment), deploy_id in RELEASES.items():
         _install(settings.data_dir, site, deploy_id, deploy_id, tmp_path)
         files.activate(site, environment, deploy_id)
-    host, port = settings.edge_listen
-    edge = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "controlplane.cli", "edge", "--data-dir", str(settings.data_dir),
-        "--edge-listen", f"{host}:{port}", "--edge-workers", "1",
-        stdout=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("WHARF_")},
-    )  # fmt: skip
-    assert edge.stdout is not None
     try:
-        assert b"edge listening" in await asyncio.wait_for(edge.stdout.readline(), 30)
-        async with traefik_process(settings, app[ROUTING].routers) as url:
+        async with (
+            edge_process(settings),
+            traefik_process(settings, app[ROUTING].routers) as url,
+        ):
             yield Stack(settings, app, url, api, admin, session)
     finally:
         await session.close()
-        edge.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(edge.wait(), 10)
         log = settings.data_dir / "traefik" / "traefik.log"
         if log.exists() and log.read_text().strip():
             print("traefik log:\n" + log.read_text()[-3000:])

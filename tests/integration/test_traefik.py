@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from controlplane.build import BuildOptions, build_release
 from controlplane.config import Settings, load_settings
 from controlplane.edge_config import render_edge_config, write_json_atomically
 from controlplane.releases import ReleaseFiles
-from controlplane.stack import traefik_process
+from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import router_status
 from controlplane.traefik.render import RoutingState
 from controlplane.traefik.sync import TraefikConfigWriter
@@ -49,6 +46,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
         {
             "data_dir": str(tmp_path / "data"),
             "edge_listen": f"127.0.0.1:{free_port()}",
+            "edge_workers": "1",
             "http_listen": f"127.0.0.1:{free_port()}",
             "https_listen": f"127.0.0.1:{free_port()}",
             "traefik_api_listen": f"127.0.0.1:{free_port()}",
@@ -59,23 +57,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
     for environment, deploy_id in RELEASES.items():
         _install(settings.data_dir, "blog", deploy_id, deploy_id, tmp_path)
         files.activate("blog", environment, deploy_id)
-    host, port = settings.edge_listen
-    edge = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "controlplane.cli", "edge", "--data-dir", str(settings.data_dir),
-        "--edge-listen", f"{host}:{port}", "--edge-workers", "1",
-        stdout=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("WHARF_")},
-    )  # fmt: skip
-    assert edge.stdout is not None
-    assert b"edge listening" in await asyncio.wait_for(edge.stdout.readline(), 30)
     writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
     routers = await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
     try:
-        async with traefik_process(settings, routers) as url:
+        # The same child processes `wharf up` runs.
+        async with edge_process(settings), traefik_process(settings, routers) as url:
             yield settings, url
     finally:
-        edge.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(edge.wait(), 10)
         log = settings.data_dir / "traefik" / "traefik.log"
         if log.exists() and log.read_text().strip():
             print("traefik log:\n" + log.read_text()[-3000:])

@@ -381,6 +381,12 @@ class Settings:
         return Path(self.traefik_dynamic_dir or self.data_dir / "traefik" / "dynamic")
 
     @property
+    def staging_dir(self) -> Path:
+        """Where Traefik's file is written before its rename: beside the watched folder, on
+        the same filesystem (a rename cannot cross filesystems), but not inside it."""
+        return self.dynamic_dir.parent / "wharf-staging"
+
+    @property
     def site_url_template(self) -> str:
         """The link template for site hosts: configured, or Traefik's http entrypoint."""
         if self.site_url:

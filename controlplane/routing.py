@@ -47,9 +47,7 @@ class Routing:
         self.settings = settings
         self.store = store
         self.edge = EdgeConfigWriter(store, settings.data_dir)
-        self.traefik = TraefikConfigWriter(
-            settings.dynamic_dir, settings.data_dir / "traefik" / "staging"
-        )
+        self.traefik = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
         self.routers: set[str] = set()
         self._lock = asyncio.Lock()
 

@@ -57,7 +57,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
     for environment, deploy_id in RELEASES.items():
         _install(settings.data_dir, "blog", deploy_id, deploy_id, tmp_path)
         files.activate("blog", environment, deploy_id)
-    writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
+    writer = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
     routers = await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
     try:
         # The same child processes `wharf up` runs.
@@ -126,7 +126,7 @@ async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_i
         settings.data_dir / "edge" / "config.json",
         render_edge_config([], [("www.shop.test", "blog", "production")]),
     )
-    writer = TraefikConfigWriter(settings.dynamic_dir, settings.data_dir / "traefik" / "staging")
+    writer = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
     state = RoutingState(
         settings.base_domain,
         settings.edge_address,

@@ -55,6 +55,17 @@ def archive_limits(settings: Settings) -> ArchiveLimits:
     )
 
 
+def accounts_for(settings: Settings, store: Store) -> Accounts:
+    """The account service for these settings (also what the CLI's user commands use)."""
+    return Accounts(
+        store,
+        derive_key(secret_key_for(settings), "jwt"),
+        access_token_ttl=settings.access_token_ttl,
+        max_failures=settings.login_max_failures,
+        failure_window=settings.login_window,
+    )
+
+
 @dataclass(frozen=True)
 class Services:
     """Every long-lived domain object of one process."""
@@ -74,7 +85,6 @@ class Services:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open the database and build the services on it."""
     secret_key = secret_key_for(settings)
-    signing_key = derive_key(secret_key, "jwt")
     files = ReleaseFiles(settings.data_dir)
     await asyncio.to_thread(files.ensure_dirs)
     async with open_store(settings) as store:
@@ -111,13 +121,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             store=store,
             files=files,
-            accounts=Accounts(
-                store,
-                signing_key,
-                access_token_ttl=settings.access_token_ttl,
-                max_failures=settings.login_max_failures,
-                failure_window=settings.login_window,
-            ),
+            accounts=accounts_for(settings, store),
             sites=sites,
             deploys=Deploys(store, files, sites, archive_limits(settings)),
             routing=routing,

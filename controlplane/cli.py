@@ -16,19 +16,17 @@ import aiohttp
 from aiohttp import web
 
 from controlplane import cli_client
-from controlplane.accounts import Accounts
 from controlplane.app import (
+    accounts_for,
     create_app,
     open_services,
     run_background,
-    secret_key_for,
 )
 from controlplane.bootstrap import ensure_first_admin
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.database import open_store
 from controlplane.errors import WharfError
 from controlplane.logs import configure_logging
-from controlplane.secrets import derive_key
 from controlplane.stack import edge_process, traefik_process
 from controlplane.store import describe_schema
 from controlplane.web.keys import ACCOUNTS, ROUTING
@@ -208,26 +206,13 @@ async def _migrate(settings: Settings, print_schema: bool) -> None:
                 sys.stdout.write(await describe_schema(conn))
 
 
-def _accounts(settings: Settings, store: object) -> Accounts:
-    from controlplane.store import Store
-
-    assert isinstance(store, Store)
-    return Accounts(
-        store,
-        derive_key(secret_key_for(settings), "jwt"),
-        access_token_ttl=settings.access_token_ttl,
-        max_failures=settings.login_max_failures,
-        failure_window=settings.login_window,
-    )
-
-
 async def _user_create(settings: Settings, email: str, role: str, password: str | None) -> None:
     if password is None:
         if not sys.stdin.isatty():
             raise WharfError("give --password or WHARF_USER_PASSWORD", code="password_required")
         password = getpass.getpass("Password: ")
     async with open_store(settings) as store:
-        user = await _accounts(settings, store).create_user(None, email, password, role)
+        user = await accounts_for(settings, store).create_user(None, email, password, role)
     print(f"created {user.role} {user.email} (id {user.id})")
 
 
@@ -236,7 +221,7 @@ async def _token_create(settings: Settings, email: str, name: str) -> None:
         found = await store.user_credentials(email)
         if found is None:
             raise WharfError(f"no user {email!r}", code="user_not_found")
-        _, text = await _accounts(settings, store).create_token(found[0], name)
+        _, text = await accounts_for(settings, store).create_token(found[0], name)
     print(text)
 
 

@@ -23,6 +23,7 @@ from controlplane.build import (
     find_site_root,
 )
 from controlplane.errors import Invalid
+from tests.sites import write_site
 
 WORDS = ["wharf", "static", "site", "release", "deploy", "edge", "build", "harbour", "crane"]
 
@@ -30,17 +31,6 @@ WORDS = ["wharf", "static", "site", "release", "deploy", "edge", "build", "harbo
 def _words(n: int, seed: int = 1) -> str:
     rng = random.Random(seed)
     return " ".join(rng.choice(WORDS) for _ in range(n))
-
-
-def _tree(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, body in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(body, str):
-            path.write_text(body)
-        else:
-            path.write_bytes(body)
-    return root
 
 
 def _files_on_disk(dest: Path) -> set[str]:
@@ -93,7 +83,7 @@ JS = "".join(
     ],
 )
 def test_build_site_root_choice(tmp_path: Path, files: list[str], root: str, reason: str) -> None:
-    _tree(tmp_path, dict.fromkeys(files, "x"))
+    write_site(tmp_path, dict.fromkeys(files, "x"))
     chosen = find_site_root(tmp_path)
     assert chosen.path == tmp_path / root
     assert reason in chosen.reason
@@ -101,7 +91,7 @@ def test_build_site_root_choice(tmp_path: Path, files: list[str], root: str, rea
 
 @pytest.mark.parametrize("ssg", SSG_OUTPUT_DIRS)
 def test_build_site_root_finds_each_ssg_output_dir(tmp_path: Path, ssg: str) -> None:
-    _tree(tmp_path, {"README.md": "x", "src/index.md": "x", f"{ssg}/index.html": "x"})
+    write_site(tmp_path, {"README.md": "x", "src/index.md": "x", f"{ssg}/index.html": "x"})
     chosen = find_site_root(tmp_path)
     assert chosen.path == tmp_path / ssg
     assert chosen.reason == f"SSG output folder '{ssg}/'"
@@ -112,14 +102,14 @@ def test_build_site_root_finds_each_ssg_output_dir(tmp_path: Path, ssg: str) -> 
     [("docs", "docs"), ("docs/", "docs"), ("./docs/v1", "docs/v1"), (".", ".")],
 )
 def test_build_site_root_explicit(tmp_path: Path, explicit: str, root: str) -> None:
-    _tree(tmp_path, {"index.html": "x", "docs/index.html": "x", "docs/v1/a.html": "x"})
+    write_site(tmp_path, {"index.html": "x", "docs/index.html": "x", "docs/v1/a.html": "x"})
     chosen = find_site_root(tmp_path, explicit)
     assert chosen.path == tmp_path / root
     assert chosen.reason.startswith("explicit root '")
 
 
 def test_build_site_root_explicit_inside_single_wrapper_folder(tmp_path: Path) -> None:
-    _tree(tmp_path, {"wrap/docs/index.html": "x", "wrap/README.md": "x"})
+    write_site(tmp_path, {"wrap/docs/index.html": "x", "wrap/README.md": "x"})
     chosen = find_site_root(tmp_path, "docs")
     assert chosen.path == tmp_path / "wrap" / "docs"
     assert "inside single top-level folder 'wrap/'" in chosen.reason
@@ -130,8 +120,8 @@ def test_build_site_root_explicit_inside_single_wrapper_folder(tmp_path: Path) -
     ["../outside", "/etc", "docs/../../x", "..", "missing", "index.html", "C:/docs", "a\\b", "lnk"],
 )
 def test_build_site_root_explicit_rejected(tmp_path: Path, explicit: str) -> None:
-    extracted = _tree(tmp_path / "x", {"index.html": "x", "docs/index.html": "x"})
-    _tree(tmp_path, {"outside/index.html": "x"})
+    extracted = write_site(tmp_path / "x", {"index.html": "x", "docs/index.html": "x"})
+    write_site(tmp_path, {"outside/index.html": "x"})
     (extracted / "lnk").symlink_to(tmp_path / "outside")
     with pytest.raises(Invalid) as error:
         find_site_root(extracted, explicit)
@@ -146,7 +136,7 @@ def test_build_site_root_nothing_to_publish(tmp_path: Path, files: list[str]) ->
         if rel.endswith("/"):
             (tmp_path / rel).mkdir(parents=True)
         else:
-            _tree(tmp_path, {rel: "x"})
+            write_site(tmp_path, {rel: "x"})
     with pytest.raises(Invalid) as error:
         find_site_root(tmp_path)
     assert error.value.code == "no_site_root"
@@ -156,7 +146,7 @@ def test_build_site_root_nothing_to_publish(tmp_path: Path, files: list[str]) ->
 
 
 def test_build_minifies_html_css_js_keeping_what_they_say(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"index.html": HTML, "css/site.css": CSS, "js/app.js": JS})
+    src = write_site(tmp_path / "src", {"index.html": HTML, "css/site.css": CSS, "js/app.js": JS})
     result = build_release(src, tmp_path / "out", BuildOptions(precompress=False))
     out = tmp_path / "out"
     html, css, js = ((out / p).read_text() for p in ("index.html", "css/site.css", "js/app.js"))
@@ -174,7 +164,7 @@ def test_build_minifies_html_css_js_keeping_what_they_say(tmp_path: Path) -> Non
 def test_build_html_keeps_visible_space_between_inline_elements(tmp_path: Path) -> None:
     # minify-html would print "OneTwo" (wilsonzlin/minify-html#207): the page is kept as is.
     page = "<!doctype html>\n<div>\n  <a href=/1>One</a>\n  <a href=/2>Two</a>\n</div>\n"
-    src = _tree(tmp_path / "src", {"nav.html": page})
+    src = write_site(tmp_path / "src", {"nav.html": page})
     result = build_release(src, tmp_path / "out", BuildOptions())
     assert (tmp_path / "out" / "nav.html").read_text() == page
     assert result.minified == 0
@@ -184,7 +174,7 @@ def test_build_html_keeps_visible_space_between_inline_elements(tmp_path: Path) 
 def test_build_js_with_syntax_rjsmin_breaks_is_kept(tmp_path: Path) -> None:
     private = "class A {\n  #a = null\n  #b = 1\n}\n" * 20
     template = "const u = `${`https://example.test/${x}`}`;\nvar   y  =  1;\n" * 20
-    src = _tree(tmp_path / "src", {"private.js": private, "template.mjs": template})
+    src = write_site(tmp_path / "src", {"private.js": private, "template.mjs": template})
     result = build_release(src, tmp_path / "out", BuildOptions(precompress=False))
     assert (tmp_path / "out" / "private.js").read_text() == private
     assert (tmp_path / "out" / "template.mjs").read_text() == template
@@ -199,7 +189,7 @@ def test_build_file_a_minifier_chokes_on_is_kept(
 
     monkeypatch.setattr("rcssmin.cssmin", choke)
     latin1 = "<p>caf\xe9   au   lait</p>\n".encode("latin-1") * 10
-    src = _tree(tmp_path / "src", {"a.css": CSS, "latin1.html": latin1, "ok.js": JS})
+    src = write_site(tmp_path / "src", {"a.css": CSS, "latin1.html": latin1, "ok.js": JS})
     result = build_release(src, tmp_path / "out", BuildOptions(precompress=False))
     assert (tmp_path / "out" / "a.css").read_text() == CSS
     assert (tmp_path / "out" / "latin1.html").read_bytes() == latin1
@@ -209,7 +199,7 @@ def test_build_file_a_minifier_chokes_on_is_kept(
 
 
 def test_build_already_minified_names_are_not_minified(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"lib.min.js": JS, "lib.min.css": CSS})
+    src = write_site(tmp_path / "src", {"lib.min.js": JS, "lib.min.css": CSS})
     result = build_release(src, tmp_path / "out", BuildOptions())
     assert (tmp_path / "out" / "lib.min.js").read_text() == JS
     assert (tmp_path / "out" / "lib.min.css").read_text() == CSS
@@ -218,7 +208,7 @@ def test_build_already_minified_names_are_not_minified(tmp_path: Path) -> None:
 
 def test_build_minify_false_copies_bytes_exactly(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {"index.html": HTML, "a.css": CSS, "b.js": JS}
-    src = _tree(tmp_path / "src", files)
+    src = write_site(tmp_path / "src", files)
     result = build_release(src, tmp_path / "out", BuildOptions(minify=False, precompress=False))
     for rel, body in files.items():
         assert (tmp_path / "out" / rel).read_text() == body
@@ -234,7 +224,7 @@ def test_build_variants_decompress_to_the_file(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {
         "index.html": HTML, "a.css": CSS, "b.js": JS, "d.json": data, "e.svg": svg,
     }  # fmt: skip
-    src = _tree(tmp_path / "src", files)
+    src = write_site(tmp_path / "src", files)
     result = build_release(src, tmp_path / "out", BuildOptions())
     assert result.precompressed == len(files)
     for rel in files:
@@ -252,21 +242,21 @@ def test_build_no_variants_for_tiny_incompressible_or_binary_files(tmp_path: Pat
         "font.woff2": bytes(8192),
         "old.js.gz": gzip.compress(JS.encode()),
     }
-    src = _tree(tmp_path / "src", files)
+    src = write_site(tmp_path / "src", files)
     result = build_release(src, tmp_path / "out", BuildOptions())
     assert _files_on_disk(tmp_path / "out") == set(files) | {MANIFEST_NAME}
     assert result.precompressed == 0
 
 
 def test_build_uploaded_variant_wins(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"app.js": JS, "app.js.br": b"uploaded"})
+    src = write_site(tmp_path / "src", {"app.js": JS, "app.js.br": b"uploaded"})
     build_release(src, tmp_path / "out", BuildOptions(minify=False))
     assert (tmp_path / "out" / "app.js.br").read_bytes() == b"uploaded"
     assert gzip.decompress((tmp_path / "out" / "app.js.gz").read_bytes()) == JS.encode()
 
 
 def test_build_precompress_false_writes_no_variants(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"index.html": HTML, "b.js": JS})
+    src = write_site(tmp_path / "src", {"index.html": HTML, "b.js": JS})
     result = build_release(src, tmp_path / "out", BuildOptions(precompress=False))
     assert _files_on_disk(tmp_path / "out") == {"index.html", "b.js", MANIFEST_NAME}
     assert result.precompressed == 0
@@ -276,7 +266,7 @@ def test_build_precompress_false_writes_no_variants(tmp_path: Path) -> None:
 
 
 def test_build_redirects_and_headers_are_not_copied(tmp_path: Path) -> None:
-    src = _tree(
+    src = write_site(
         tmp_path / "src",
         {"index.html": "x", "_redirects": "/a /b", "_headers": "/*\n  X: y", "sub/_headers": "k"},
     )
@@ -298,7 +288,7 @@ def test_build_manifest_matches_files_on_disk(tmp_path: Path) -> None:
         "LICENSE": "MIT",
         ".well-known/security.txt": "Contact: mailto:a@example.test\n",
     }
-    src = _tree(tmp_path / "src", files)
+    src = write_site(tmp_path / "src", files)
     result = build_release(src, tmp_path / "out", BuildOptions())
     out = tmp_path / "out"
     manifest = json.loads((out / MANIFEST_NAME).read_text())
@@ -320,7 +310,9 @@ def test_build_manifest_matches_files_on_disk(tmp_path: Path) -> None:
 
 
 def test_build_modes_are_fixed_whatever_the_umask(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"index.html": HTML, "a/b/c.js": JS, "a/img.png": b"\x89PNG"})
+    src = write_site(
+        tmp_path / "src", {"index.html": HTML, "a/b/c.js": JS, "a/img.png": b"\x89PNG"}
+    )
     old = os.umask(0o077)
     try:
         build_release(src, tmp_path / "out", BuildOptions())
@@ -334,7 +326,7 @@ def test_build_modes_are_fixed_whatever_the_umask(tmp_path: Path) -> None:
 
 def test_build_skips_symlinks_and_junk(tmp_path: Path) -> None:
     (tmp_path / "secret").write_text("never published")
-    src = _tree(tmp_path / "src", {"index.html": "x", ".DS_Store": "j", "__MACOSX/._x": "j"})
+    src = write_site(tmp_path / "src", {"index.html": "x", ".DS_Store": "j", "__MACOSX/._x": "j"})
     (src / "link.txt").symlink_to(tmp_path / "secret")
     result = build_release(src, tmp_path / "out", BuildOptions())
     assert _files_on_disk(tmp_path / "out") == {"index.html", MANIFEST_NAME}
@@ -342,7 +334,7 @@ def test_build_skips_symlinks_and_junk(tmp_path: Path) -> None:
 
 
 def test_build_refuses_an_existing_dest(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"index.html": "x"})
+    src = write_site(tmp_path / "src", {"index.html": "x"})
     (tmp_path / "out").mkdir()
     with pytest.raises(FileExistsError):
         build_release(src, tmp_path / "out", BuildOptions())
@@ -355,23 +347,23 @@ def test_build_failure_leaves_no_half_built_release(
         raise MemoryError
 
     monkeypatch.setattr("brotli.compress", broken)
-    src = _tree(tmp_path / "src", {f"p{i}.html": HTML for i in range(20)})
+    src = write_site(tmp_path / "src", {f"p{i}.html": HTML for i in range(20)})
     with pytest.raises(MemoryError):
         build_release(src, tmp_path / "out", BuildOptions())
     assert not (tmp_path / "out").exists()
 
 
 def test_build_site_file_named_like_the_manifest_is_refused(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"index.html": "x", MANIFEST_NAME: "{}"})
+    src = write_site(tmp_path / "src", {"index.html": "x", MANIFEST_NAME: "{}"})
     with pytest.raises(Invalid) as error:
         build_release(src, tmp_path / "out", BuildOptions())
     assert error.value.code == "reserved_name"
     assert not (tmp_path / "out").exists()
 
 
-def test_build_manifest_outside_the_served_tree(tmp_path: Path) -> None:
+def test_build_manifest_outside_the_servedwrite_site(tmp_path: Path) -> None:
     pwa = '{"name": "Harbour", "start_url": "/"}'
-    src = _tree(tmp_path / "src", {"index.html": "x", MANIFEST_NAME: pwa})
+    src = write_site(tmp_path / "src", {"index.html": "x", MANIFEST_NAME: pwa})
     (tmp_path / "release").mkdir()
     target = tmp_path / "release" / MANIFEST_NAME
     result = build_release(src, tmp_path / "release" / "site", BuildOptions(), manifest=target)
@@ -385,7 +377,7 @@ def test_build_manifest_outside_the_served_tree(tmp_path: Path) -> None:
 
 
 def test_build_is_deterministic_and_logs_through_the_callback(tmp_path: Path) -> None:
-    src = _tree(tmp_path / "src", {"index.html": HTML, "a.css": CSS, "b.js": JS})
+    src = write_site(tmp_path / "src", {"index.html": HTML, "a.css": CSS, "b.js": JS})
     lines: list[str] = []
     first = build_release(src, tmp_path / "one", BuildOptions(), log=lines.append)
     second = build_release(src, tmp_path / "two", BuildOptions())

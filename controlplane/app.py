@@ -8,29 +8,35 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from controlplane.accounts import Accounts
 from controlplane.archive import ArchiveLimits
-from controlplane.config import Settings
+from controlplane.config import ConfigError, Settings
 from controlplane.database import open_store
 from controlplane.deploys import Deploys
+from controlplane.dns_providers import DnsProvider, DnsProviderError, provider_from_config
 from controlplane.domains import DomainOptions, Domains
 from controlplane.gates import GateOptions, Gates
+from controlplane.issuer import CertificateIssuer, IssuerOptions
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.routing import Routing
-from controlplane.secrets import Secret, derive_key, load_or_create_secret_key
+from controlplane.secrets import Secret, SecretBox, derive_key, load_or_create_secret_key
 from controlplane.sites import Sites
 from controlplane.store import Store
+from controlplane.tls import Tls
 from controlplane.web.api import add_routes
 from controlplane.web.domain_api import DOMAINS
 from controlplane.web.gate_api import GATES
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
 from controlplane.web.routing_status import HTTP
+from controlplane.web.tls_api import TLS
 from controlplane.worker import BuildWorker, WorkerOptions
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,44 @@ def accounts_for(settings: Settings, store: Store) -> Accounts:
     )
 
 
+def dns_provider_for(settings: Settings) -> DnsProvider | None:
+    """The DNS-01 provider the settings name, or None; ConfigError when it cannot be built."""
+    if settings.dns_provider is None:
+        return None
+    options = (
+        {"script": settings.dns_exec_script or ""}
+        if settings.dns_provider == "exec"
+        else {"api_token": settings.cloudflare_api_token.reveal()}
+        if settings.cloudflare_api_token
+        else {}
+    )
+    try:
+        return provider_from_config(settings.dns_provider, options)
+    except DnsProviderError as exc:
+        raise ConfigError(f"WHARF_DNS_PROVIDER: {exc}") from None
+
+
+def issuer_for(
+    settings: Settings, store: Store, box: SecretBox, routing: Routing
+) -> CertificateIssuer:
+    """The certificate issuer of the wharf strategy, for these settings."""
+    return CertificateIssuer(
+        store,
+        box,
+        IssuerOptions(
+            base_domain=settings.base_domain,
+            directory_url=settings.acme_directory,
+            contact_email=settings.acme_email,
+            ca_bundle=Path(settings.acme_ca_bundle) if settings.acme_ca_bundle else None,
+            challenge_dir=settings.data_dir / "acme",
+            dns=dns_provider_for(settings),
+            propagation_wait=float(settings.dns_propagation_wait),
+            renew_before=timedelta(days=settings.tls_renew_days),
+        ),
+        on_issued=routing.sync,
+    )
+
+
 @dataclass(frozen=True)
 class Services:
     """Every long-lived domain object of one process."""
@@ -79,6 +123,8 @@ class Services:
     routing: Routing
     domains: Domains
     gates: Gates
+    tls: Tls
+    issuer: CertificateIssuer
 
 
 @asynccontextmanager
@@ -88,8 +134,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     files = ReleaseFiles(settings.data_dir)
     await asyncio.to_thread(files.ensure_dirs)
     async with open_store(settings) as store:
-        routing = Routing(settings, store)
+        box = SecretBox(secret_key)
+        routing = Routing(settings, store, box)
         await routing.sync()
+        issuer = issuer_for(settings, store, box, routing)
+
+        async def tls_changed() -> None:
+            """Routing changed in a way that may need a certificate: render, then issue."""
+            await routing.sync()
+            issuer.wake()
+
         sites = Sites(store, files, routing)
         domains = Domains(
             store,
@@ -102,7 +156,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 check_timeout=float(settings.domain_check_timeout),
                 http_check_address=settings.http_check_address,
             ),
-            on_change=routing.sync,
+            on_change=tls_changed,
         )
         await domains.prune_challenges()
         gates = Gates(
@@ -127,11 +181,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             routing=routing,
             domains=domains,
             gates=gates,
+            tls=Tls(store, sites, box, settings.base_domain, on_change=tls_changed),
+            issuer=issuer,
         )
 
 
 async def run_background(services: Services, stop: asyncio.Event) -> None:
-    """The build worker and the retention loop, until stop is set."""
+    """The build worker, the retention loop and the certificate issuer, until stop is set."""
     settings = services.settings
     worker = BuildWorker(
         services.store,
@@ -151,6 +207,7 @@ async def run_background(services: Services, stop: asyncio.Event) -> None:
     await asyncio.gather(
         worker.run(stop),
         retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
+        services.issuer.run(stop, settings.tls_check_interval),
     )
 
 
@@ -167,6 +224,7 @@ def create_app(settings: Settings) -> web.Application:
             app[DEPLOYS] = services.deploys
             app[DOMAINS] = services.domains
             app[GATES] = services.gates
+            app[TLS] = services.tls
             app[ROUTING] = services.routing
             await services.deploys.reconcile()
             timeout = aiohttp.ClientTimeout(total=5, connect=2)

@@ -7,11 +7,14 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str, staging_dir: Path | None = None) -> None:
+def write_atomically(
+    path: Path, text: str, staging_dir: Path | None = None, mode: int = 0o644
+) -> None:
     """Replace path with text; readers see the old file or the new one, never a part.
 
     The temp file is named with a leading dot, in staging_dir when given (it must be on the
-    same filesystem) or next to the target.
+    same filesystem) or next to the target. mkstemp creates it 0600: nobody else can read a
+    secret in it before the chmod to mode.
     """
     folder = staging_dir or path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -22,7 +25,7 @@ def write_atomically(path: Path, text: str, staging_dir: Path | None = None) -> 
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
+        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

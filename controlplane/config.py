@@ -122,6 +122,28 @@ def parse_site_url(value: str) -> str | None:
     return value
 
 
+def parse_non_negative_int(value: str) -> int:
+    """Parse an integer that must be at least 0."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"expected 0 or more, got {value!r}")
+    return number
+
+
+def parse_dns_provider(value: str) -> str | None:
+    """cloudflare, exec, or empty for none."""
+    if value and value not in ("cloudflare", "exec"):
+        raise ValueError(f"expected cloudflare, exec or nothing, got {value!r}")
+    return value or None
+
+
+def parse_resolver_name(value: str) -> str:
+    """A Traefik certificate resolver's name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", value):
+        raise ValueError(f"expected a resolver name like letsencrypt, got {value!r}")
+    return value
+
+
 def parse_log_level(value: str) -> str:
     """Accept a standard logging level name."""
     level = value.upper()
@@ -324,6 +346,73 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("failed_retention_days", parse_positive_int, "7", "Days a failed deploy is kept."),
     Setting("retention_interval", parse_positive_int, "300", "Seconds between retention runs."),
+    Setting(
+        "acme_directory",
+        str,
+        "https://acme-v02.api.letsencrypt.org/directory",
+        "ACME directory URL for the wharf TLS strategy and wharf up's Traefik resolvers.",
+    ),
+    Setting("acme_email", parse_optional, "", "Contact email of the install's ACME account."),
+    Setting(
+        "acme_ca_bundle",
+        parse_optional,
+        "",
+        "PEM file trusted for the ACME server's HTTPS (a private CA); unset: the system's.",
+    ),
+    Setting(
+        "dns_provider",
+        parse_dns_provider,
+        "",
+        "DNS-01 provider for wildcard certificates: cloudflare or exec; unset: none.",
+    ),
+    Setting(
+        "dns_exec_script",
+        parse_optional,
+        "",
+        "exec provider: script run as `script present|cleanup <fqdn.> <value>` (as lego's).",
+    ),
+    Setting(
+        "cloudflare_api_token",
+        parse_optional_secret,
+        "",
+        "cloudflare provider: API token with Zone:DNS:Edit on the zones.",
+    ),
+    Setting(
+        "dns_propagation_wait",
+        parse_non_negative_int,
+        "10",
+        "Seconds to wait after publishing DNS-01 TXT records before the CA checks them.",
+    ),
+    Setting(
+        "tls_renew_days",
+        parse_positive_int,
+        "30",
+        "Renew a certificate Wharf issued this many days before it expires.",
+    ),
+    Setting(
+        "tls_check_interval",
+        parse_positive_int,
+        "60",
+        "Seconds between checks for certificates to issue or renew.",
+    ),
+    Setting(
+        "traefik_cert_resolver",
+        parse_resolver_name,
+        "letsencrypt",
+        "Traefik resolver for the traefik strategy's hosts (Coolify's is letsencrypt).",
+    ),
+    Setting(
+        "traefik_wildcard_resolver",
+        parse_resolver_name,
+        "letsencrypt-dns",
+        "Traefik resolver with a DNS-01 challenge, for wildcards under the traefik strategy.",
+    ),
+    Setting(
+        "cloudflare_trusted_ips",
+        parse_bool,
+        "false",
+        "wharf up's Traefik trusts X-Forwarded-* from Cloudflare's published address ranges.",
+    ),
 )
 
 
@@ -374,6 +463,18 @@ class Settings:
     retention_pro: int
     failed_retention_days: int
     retention_interval: int
+    acme_directory: str
+    acme_email: str | None
+    acme_ca_bundle: str | None
+    dns_provider: str | None
+    dns_exec_script: str | None
+    cloudflare_api_token: Secret | None
+    dns_propagation_wait: int
+    tls_renew_days: int
+    tls_check_interval: int
+    traefik_cert_resolver: str
+    traefik_wildcard_resolver: str
+    cloudflare_trusted_ips: bool
 
     @property
     def dynamic_dir(self) -> Path:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
 import tempfile
 from pathlib import Path
 
+from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -59,3 +61,21 @@ def derive_key(secret_key: Secret, purpose: str, length: int = 32) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=length, salt=None, info=f"wharf:{purpose}".encode()
     ).derive(secret_key.reveal().encode())
+
+
+class SecretBox:
+    """Encrypts secrets kept in the database (private keys) with a key derived for that purpose."""
+
+    def __init__(self, secret_key: Secret, purpose: str = "database-secrets") -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, purpose)))
+
+    def seal(self, secret: Secret) -> str:
+        """The secret encrypted and authenticated (a Fernet token)."""
+        return self._fernet.encrypt(secret.reveal().encode()).decode("ascii")
+
+    def open(self, token: str) -> Secret:
+        """The secret back; ValueError when the token was not sealed with this install's key."""
+        try:
+            return Secret(self._fernet.decrypt(token.encode("ascii")).decode())
+        except (InvalidToken, UnicodeError):
+            raise ValueError("a stored secret cannot be decrypted with this secret key") from None

@@ -20,7 +20,7 @@ import aiohttp
 from controlplane.config import Settings
 from controlplane.edge_config import write_json_atomically
 from controlplane.traefik.api import missing_or_disabled, router_status
-from controlplane.traefik.static import render_static
+from controlplane.traefik.static import Resolvers, cloudflare_ranges, render_static
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -85,6 +85,33 @@ def traefik_binary() -> str:
     return found
 
 
+def traefik_resolvers(settings: Settings) -> Resolvers:
+    """Traefik's ACME resolvers from the settings (the traefik TLS strategy uses them)."""
+    return Resolvers(
+        directory_url=settings.acme_directory,
+        email=settings.acme_email,
+        storage=settings.data_dir / "traefik" / "acme.json",
+        cert_resolver=settings.traefik_cert_resolver,
+        wildcard_resolver=settings.traefik_wildcard_resolver,
+        dns_provider=settings.dns_provider,
+        dns_servers=(f"{settings.dns_resolver[0]}:{settings.dns_resolver[1]}",)
+        if settings.dns_resolver
+        else (),
+    )
+
+
+def traefik_environment(settings: Settings) -> dict[str, str]:
+    """Traefik's environment: lego reads its CA bundle and DNS provider's options from it."""
+    env = dict(os.environ)
+    if settings.acme_ca_bundle:
+        env["LEGO_CA_CERTIFICATES"] = settings.acme_ca_bundle
+    if settings.dns_provider == "exec" and settings.dns_exec_script:
+        env["EXEC_PATH"] = settings.dns_exec_script
+    if settings.dns_provider == "cloudflare" and settings.cloudflare_api_token:
+        env["CF_DNS_API_TOKEN"] = settings.cloudflare_api_token.reveal()
+    return env
+
+
 @asynccontextmanager
 async def traefik_process(settings: Settings, expected_routers: set[str]) -> AsyncIterator[str]:
     """Traefik as a child process, ready once its API shows every expected router enabled."""
@@ -94,6 +121,8 @@ async def traefik_process(settings: Settings, expected_routers: set[str]) -> Asy
         settings.https_listen,
         settings.traefik_api_listen,
         settings.dynamic_dir,
+        acme=traefik_resolvers(settings),
+        trusted_ips=cloudflare_ranges() if settings.cloudflare_trusted_ips else (),
     )
     await asyncio.to_thread(
         write_json_atomically, folder / "traefik.json", static
@@ -103,6 +132,7 @@ async def traefik_process(settings: Settings, expected_routers: set[str]) -> Asy
         f"--configFile={folder / 'traefik.json'}",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=(folder / "traefik.log").open("ab"),
+        env=traefik_environment(settings),
         preexec_fn=_die_with_parent,
     )
     api_host, api_port = settings.traefik_api_listen

@@ -208,10 +208,13 @@ def _wait_until(
 
 
 @contextlib.contextmanager
-def running_pebble(http_port: int, *, authz_reuse: int = 0) -> Iterator[Pebble]:
+def running_pebble(
+    http_port: int, *, tls_port: int | None = None, authz_reuse: int = 0
+) -> Iterator[Pebble]:
     """Start challtestsrv and pebble in a temp dir; stop both and delete the dir afterwards.
 
-    `http_port` is the port pebble's validator connects to for HTTP-01 (the test's responder);
+    `http_port` is the port pebble's validator connects to for HTTP-01 (the test's responder),
+    `tls_port` the one for TLS-ALPN-01;
     `authz_reuse` is the percentage of orders that reuse an account's valid authorizations.
     """
     folder = Path(tempfile.mkdtemp(prefix="wharf-pebble-"))
@@ -227,7 +230,7 @@ def running_pebble(http_port: int, *, authz_reuse: int = 0) -> Iterator[Pebble]:
                     "certificate": str(cert),
                     "privateKey": str(key),
                     "httpPort": http_port,
-                    "tlsPort": free_port(),  # unused: nothing answers TLS-ALPN-01 here
+                    "tlsPort": tls_port or free_port(),
                     "ocspResponderURL": "",
                     "externalAccountBindingRequired": False,
                 }

@@ -15,6 +15,7 @@ from controlplane.store.deploys import DeployQueries
 from controlplane.store.domains import DomainQueries
 from controlplane.store.gates import GateQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
+from controlplane.store.tls import TlsQueries
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
 
@@ -29,7 +30,7 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store(DeployQueries, DomainQueries, GateQueries):
+class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
     """Typed queries over a pool; callers never see SQL or cursors."""
 
     async def ping(self) -> None:

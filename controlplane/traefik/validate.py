@@ -14,6 +14,8 @@ import yaml
 _HOST_CALL = re.compile(r"Host\(([^)]*)\)")
 _HOSTREGEXP_CALL = re.compile(r"HostRegexp\(`([^`]*)`\)")
 _AUTH_ADDRESS = re.compile(r"^https?://[^\s/?#]+/[^\s]*$")
+# A schema message quotes the value it judged: never let it carry a certificate or a key.
+_PEM = re.compile(r"-----BEGIN [A-Z ]+-----.*?(-----END [A-Z ]+-----|$)", re.DOTALL)
 _HASH = re.compile(r"^[^:\s]+:(\$2[aby]\$\d\d\$.{53}|\$apr1\$.+|\$1\$.+|\{SHA\}.+)$")
 
 
@@ -48,7 +50,7 @@ def validate(config: dict[str, Any]) -> str:
     if yaml.load(text, Loader=_Loader) != config:  # noqa: S506 (a safe loader, C or Python)
         problems.append("the YAML does not read back as the config")
     problems.extend(
-        f"schema: {'/'.join(map(str, error.absolute_path))}: {error.message}"
+        f"schema: {'/'.join(map(str, error.absolute_path))}: {_PEM.sub('<PEM>', error.message)}"
         for error in _validator().iter_errors(config)
     )
     problems.extend(_empty_maps(config, "config"))

@@ -12,7 +12,6 @@ from prometheus_async.aio.web import server_stats
 from controlplane.errors import Invalid, NotFound
 from controlplane.models import ApiToken, Site, User
 from controlplane.names import site_hosts
-from controlplane.routing import routing_state
 from controlplane.traefik.render import render
 from controlplane.traefik.validate import validate
 from controlplane.web import deploy_api
@@ -20,10 +19,11 @@ from controlplane.web.auth import current_user
 from controlplane.web.deploy_api import site_settings_json, site_urls
 from controlplane.web.domain_api import DOMAIN_ENDPOINTS
 from controlplane.web.gate_api import GATE_ENDPOINTS
-from controlplane.web.keys import ACCOUNTS, SETTINGS, SITES, STORE
+from controlplane.web.keys import ACCOUNTS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
 from controlplane.web.routing_status import site_routing
+from controlplane.web.tls_api import TLS_ENDPOINTS
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -159,7 +159,7 @@ async def traefik_config(request: web.Request) -> web.Response:
     offered = request.headers.get("X-Wharf-Traefik-Secret", "")
     if secret is None or not hmac.compare_digest(offered.encode(), secret.reveal().encode()):
         raise NotFound("no such route", code="not_found")
-    config = render(await routing_state(request.app[SETTINGS], request.app[STORE]))
+    config = render(await request.app[ROUTING].state())
     await asyncio.to_thread(validate, config)  # never hand Traefik a config that fails checks
     return web.json_response(config)
 
@@ -304,6 +304,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     *DOMAIN_ENDPOINTS,
     *GATE_ENDPOINTS,
+    *TLS_ENDPOINTS,
 )
 
 

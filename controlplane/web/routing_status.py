@@ -7,10 +7,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from controlplane.routing import routing_state
 from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.traefik.render import site_routers
-from controlplane.web.keys import ROUTING, SETTINGS, STORE
+from controlplane.web.keys import ROUTING, SETTINGS
 
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 
@@ -25,7 +24,7 @@ async def site_routing(request: web.Request, site: str) -> dict[str, Any]:
 
 async def _traefik_status(request: web.Request, site: str) -> dict[str, Any]:
     settings = request.app[SETTINGS]
-    expected = site_routers(await routing_state(settings, request.app[STORE]), site)
+    expected = site_routers(await request.app[ROUTING].state(), site)
     if not settings.traefik_api_url:
         return {"traefik": "unchecked", "routers": {name: "unknown" for name in sorted(expected)}}
     try:

@@ -75,6 +75,15 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
         '{"environment": "production", "expires_in": 60}',
         404,
     ),
+    ("GET", "/api/v1/tls"): ("/api/v1/tls", None, 403),
+    ("PUT", "/api/v1/tls"): ("/api/v1/tls", '{"strategy": "none"}', 403),
+    ("GET", "/api/v1/sites/{site}/tls"): ("/api/v1/sites/owned/tls", None, 404),
+    ("PUT", "/api/v1/sites/{site}/tls"): ("/api/v1/sites/owned/tls", '{"strategy": "none"}', 404),
+    ("PUT", "/api/v1/sites/{site}/domains/{hostname}/tls"): (
+        "/api/v1/sites/owned/domains/www.owned.test/tls",
+        '{"strategy": "none"}',
+        404,
+    ),
 }
 # Endpoints that act only on the caller's own things or are public: checked separately below.
 OWN_OR_PUBLIC = {

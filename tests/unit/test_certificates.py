@@ -2,86 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
-from cryptography.x509.oid import NameOID
 
 from controlplane.certificates import CertificateInfo, check_certificate, covers, expiry_seconds
 from controlplane.errors import Invalid
+from tests import certs
+from tests.certs import Authority, SigningKey, issue
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 NOT_BEFORE = NOW - timedelta(days=30)
 NOT_AFTER = NOW + timedelta(days=60)
 HOSTS = ["www.example.com"]
-
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-
-
-@dataclass(frozen=True)
-class Authority:
-    """A CA certificate and the key it signs with."""
-
-    cert: x509.Certificate
-    key: SigningKey
+_ec_key, _pem, _key_pem = certs.ec_key, certs.pem, certs.key_pem
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _issue(
-    subject: str,
-    key: SigningKey,
-    issuer: Authority | None,
-    *,
-    sans: tuple[str, ...] | None = None,
-    ca: bool = False,
-    not_before: datetime = NOT_BEFORE,
-    not_after: datetime = NOT_AFTER,
-) -> x509.Certificate:
-    """A certificate for key, signed by issuer (or by key itself when issuer is None)."""
-    signer_name = issuer.cert.subject if issuer else _name(subject)
-    signer_key = issuer.key if issuer else key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(signer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if sans is not None:
-        names = [x509.DNSName(name) for name in sans]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    # Ed25519 signs the whole message itself; the others take a hash.
-    algorithm = None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(signer_key, algorithm)
-
-
-def _pem(*certs: x509.Certificate) -> str:
-    return "".join(cert.public_bytes(serialization.Encoding.PEM).decode() for cert in certs)
-
-
-def _key_pem(key: SigningKey | x25519.X25519PrivateKey, password: bytes | None = None) -> str:
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    ).decode()
+def _issue(*args: Any, **kwargs: Any) -> x509.Certificate:
+    """A certificate valid from NOT_BEFORE to NOT_AFTER unless told otherwise."""
+    kwargs.setdefault("not_before", NOT_BEFORE)
+    kwargs.setdefault("not_after", NOT_AFTER)
+    return issue(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 from controlplane.traefik.files import FILE_NAME, write_dynamic_config
 from controlplane.traefik.render import GateRoute, RoutingState, render, site_routers
 from controlplane.traefik.rules import host_rule, subdomain_rule
-from controlplane.traefik.static import render_static
+from controlplane.traefik.static import Resolvers, cloudflare_ranges, render_static
 from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import InvalidConfig, validate
 
@@ -130,6 +131,38 @@ def test_traefik_static_config_matches_traefiks_schema(tmp_path: Path) -> None:
     )
     jsonschema.Draft7Validator(schema).validate(static)
     assert set(static["entryPoints"]) == {"http", "https", "traefik"}
+    assert "certificatesResolvers" not in static
+    acme = Resolvers(
+        "https://ca.test/dir",
+        "ops@example.test",
+        tmp_path / "acme.json",
+        "letsencrypt",
+        "letsencrypt-dns",
+        "exec",
+        ("127.0.0.1:5353",),
+    )
+    ranges = cloudflare_ranges()
+    full = render_static(
+        ("127.0.0.1", 8080),
+        ("127.0.0.1", 8443),
+        ("127.0.0.1", 8081),
+        tmp_path / "dynamic",
+        acme=acme,
+        trusted_ips=ranges,
+    )
+    jsonschema.Draft7Validator(schema).validate(full)
+    resolvers = full["certificatesResolvers"]
+    # TLS-ALPN-01: an httpChallenge would take /.well-known/acme-challenge/ from the edge.
+    assert resolvers["letsencrypt"]["acme"]["tlsChallenge"] == {}
+    assert "httpChallenge" not in resolvers["letsencrypt"]["acme"]
+    assert resolvers["letsencrypt-dns"]["acme"]["dnsChallenge"]["provider"] == "exec"
+    assert full["entryPoints"]["https"]["forwardedHeaders"]["trustedIPs"] == list(ranges)
+
+
+def test_traefik_cloudflare_ranges_are_networks_of_both_families() -> None:
+    networks = [ipaddress.ip_network(text) for text in cloudflare_ranges()]
+    assert {network.version for network in networks} == {4, 6}
+    assert any(ipaddress.ip_address("104.16.0.1") in network for network in networks)
 
 
 def test_traefik_site_routers_are_the_wildcard_and_the_sites_own() -> None:

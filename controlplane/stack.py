@@ -107,6 +107,9 @@ def traefik_environment(settings: Settings) -> dict[str, str]:
         env["LEGO_CA_CERTIFICATES"] = settings.acme_ca_bundle
     if settings.dns_provider == "exec" and settings.dns_exec_script:
         env["EXEC_PATH"] = settings.dns_exec_script
+        # lego's exec provider waits 60 s between two records of one order by default (a
+        # wildcard and its base are two): the same wait as Wharf's own DNS-01 instead.
+        env.setdefault("EXEC_SEQUENCE_INTERVAL", str(max(settings.dns_propagation_wait, 1)))
     if settings.dns_provider == "cloudflare" and settings.cloudflare_api_token:
         env["CF_DNS_API_TOKEN"] = settings.cloudflare_api_token.reveal()
     return env

@@ -37,7 +37,11 @@ def _resolvers(acme: Resolvers) -> dict[str, Any]:
     """
 
     def resolver(challenge: dict[str, Any]) -> dict[str, Any]:
-        config: dict[str, Any] = {"caServer": acme.directory_url, "storage": str(acme.storage)}
+        config: dict[str, Any] = {
+            "caServer": acme.directory_url,
+            "storage": str(acme.storage),
+            "keyType": "EC256",  # RSA4096, Traefik's default, takes seconds to generate
+        }
         if acme.email:
             config["email"] = acme.email
         return {"acme": {**config, **challenge}}
@@ -46,7 +50,10 @@ def _resolvers(acme: Resolvers) -> dict[str, Any]:
     if acme.dns_provider:
         dns: dict[str, Any] = {"provider": acme.dns_provider}
         if acme.dns_servers:
+            # Check the TXT records through these servers only: lego's check of the zone's
+            # authoritative servers needs an SOA answer that split or test DNS may not give.
             dns["resolvers"] = list(acme.dns_servers)
+            dns["propagation"] = {"disableANSChecks": True}
         resolvers[acme.wildcard_resolver] = resolver({"dnsChallenge": dns})
     return resolvers
 

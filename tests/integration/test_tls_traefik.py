@@ -286,3 +286,26 @@ async def test_tls_wharf_failures_back_off_and_the_account_is_kept(stack: Stack)
     assert "PRIVATE KEY" not in stored[0]
     restarted = issuer_for(stack.settings, services.store, services.tls.box, services.routing)
     assert await restarted.account_url() == stored[1]
+
+
+async def test_tls_traefik_strategy_gets_certificates_from_traefiks_own_resolvers(
+    stack: Stack,
+) -> None:
+    services, pebble, admin = stack.services, stack.pebble, stack.admin
+    await services.sites.create(admin, "blog")
+    await services.domains.add(admin, "blog", "blog.example")
+    await services.domains.mark_verified(admin, "blog", "blog.example")
+    pebble.add_a("blog.example")  # pebble's TLS-ALPN-01 check reaches Traefik's https entrypoint
+    await services.tls.set_base(admin, {"strategy": "traefik"})
+    root = pebble.root_pem()
+    # The custom domain by TLS-ALPN-01, the base domain's wildcard by DNS-01 (lego's exec).
+    await until("blog.example", lambda: verifies(stack.https_port, "blog.example", root), 60)
+    await until("the wildcard", lambda: verifies(stack.https_port, f"blog.{BASE_DOMAIN}", root), 60)
+    wildcard = presented(stack.https_port, f"blog.{BASE_DOMAIN}")
+    names = wildcard.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(names.get_values_for_type(x509.DNSName)) == [f"*.{BASE_DOMAIN}", BASE_DOMAIN]
+    assert fingerprint(presented(stack.https_port, "blog.example")) != fingerprint(wildcard)
+    # Wharf holds none of these: Traefik keeps them in its acme.json.
+    assert await services.store.certificates() == []
+    status, headers = http_get(stack.http_port, "blog.example")
+    assert status.split()[1] in ("301", "308") and headers["location"].startswith("https://")

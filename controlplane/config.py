@@ -369,7 +369,7 @@ SETTINGS: tuple[Setting, ...] = (
         "dns_exec_script",
         parse_optional,
         "",
-        "exec provider: script run as `script present|cleanup <fqdn.> <value>` (as lego's).",
+        "exec provider: run as `script present <fqdn.> <value>`, then `cleanup` (as lego's).",
     ),
     Setting(
         "cloudflare_api_token",

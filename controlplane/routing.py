@@ -45,7 +45,6 @@ async def routing_state(settings: Settings, store: Store, box: SecretBox) -> Rou
         domain_tls=tls.domain_tls,
         certificates=tls.certificates,
         default_certificate=tls.default_certificate,
-        acme_http01=tls.acme_http01,
         cert_resolver=settings.traefik_cert_resolver,
         wildcard_resolver=settings.traefik_wildcard_resolver,
     )

@@ -52,7 +52,8 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     try:
         await asyncio.wait_for(process.wait(), 10)
     except TimeoutError:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+            process.kill()
         await process.wait()
 
 

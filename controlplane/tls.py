@@ -356,7 +356,6 @@ class TlsRouting:
     domain_tls: dict[str, HostTls]
     certificates: tuple[TlsCertificate, ...]
     default_certificate: TlsCertificate | None
-    acme_http01: bool
 
 
 def _host_tls(strategy: Strategy, certificate: object, redirect: bool | None, hsts: int) -> HostTls:
@@ -402,7 +401,6 @@ async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
         for name, own in settings.values()
     }
     domain_tls: dict[str, HostTls] = {}
-    acme_http01 = False
     for domain, strategy, own in await effective_domains(store, base, settings):
         cert = stored.get(Owner(domain_id=domain.domain_id))
         upload = stored.get(Owner(site_id=domain.site_id))
@@ -412,12 +410,10 @@ async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
         domain_tls[domain.hostname] = _host_tls(
             strategy, serve(cert), own.redirect_https, own.hsts_max_age or 0
         )
-        acme_http01 |= strategy == "wharf" and not domain.hostname.startswith("*.")
     return TlsRouting(
         base_tls,
         site_tls,
         domain_tls,
         tuple(opened.values()),
         base_cert,
-        acme_http01,
     )

@@ -34,6 +34,7 @@ PRIORITY_HOST = 1000
 PRIORITY_GATE_HOST = 1100
 # The wharf strategy's HTTP-01 answers, on plain HTTP for every host, never redirected or gated.
 PRIORITY_ACME = 5000
+ACME_ROUTER = "wharf-acme-http01"
 REDIRECT_MIDDLEWARE = "wharf-redirect-https"
 # `tls.options: default` names Traefik's default TLS options: the same as `tls: {}`, without
 # the empty map that validate() refuses.
@@ -88,7 +89,6 @@ class RoutingState:
     domain_tls: dict[str, HostTls] = field(default_factory=dict)  # verified hostname -> its TLS
     certificates: tuple[TlsCertificate, ...] = ()
     default_certificate: TlsCertificate | None = None  # for an unknown SNI name
-    acme_http01: bool = False  # Wharf answers HTTP-01 challenges through the edge
     cert_resolver: str = "letsencrypt"
     wildcard_resolver: str = "letsencrypt-dns"
 
@@ -102,9 +102,8 @@ def site_routers(state: RoutingState, site: str) -> set[str]:
         gates=tuple(gate for gate in state.gates if gate.site == site),
         site_tls={name: tls for name, tls in state.site_tls.items() if name == site},
         control_host=None,
-        acme_http01=False,
     )
-    return set(render(own)["http"]["routers"])
+    return set(render(own)["http"]["routers"]) - {ACME_ROUTER}
 
 
 class _Config:
@@ -196,8 +195,9 @@ def render(state: RoutingState) -> dict[str, Any]:
             PRIORITY_HOST,
             HostTls(),
         )
-    if state.acme_http01:
-        out.route("wharf-acme-http01", f"PathPrefix(`{ACME_PATH}`)", PRIORITY_ACME, HostTls())
+    # Always there: a router added only when an order starts could still be loading when the
+    # CA checks. Traefik's own HTTP-01 router, where one is configured, outranks it.
+    out.route(ACME_ROUTER, f"PathPrefix(`{ACME_PATH}`)", PRIORITY_ACME, HostTls())
     for gate in sorted(state.gates, key=lambda gate: (gate.site, gate.environment)):
         _render_gate(out, gate)
     if state.control_url and state.control_host:

@@ -79,8 +79,10 @@ def render_static(
         "https": {"address": address(https)},
         "traefik": {"address": address(api)},
     }
-    if trusted_ips:
-        for name in ("http", "https"):
+    for name in ("http", "https"):
+        # Idle keep-alive connections (an ACME validator's) would hold a stop for 10 s.
+        entry_points[name]["transport"] = {"lifeCycle": {"graceTimeOut": "3s"}}
+        if trusted_ips:
             entry_points[name]["forwardedHeaders"] = {"trustedIPs": list(trusted_ips)}
     static: dict[str, Any] = {
         "entryPoints": entry_points,

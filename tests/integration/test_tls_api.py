@@ -238,3 +238,29 @@ async def test_tls_domain_endpoint_needs_a_verified_domain(
     )
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "domain_not_found"
+
+
+async def test_tls_cloudflare_strategy_serves_the_uploaded_origin_certificate(
+    client: TestClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    await _site_with_domain(client, admin_headers, "shop", "shop.example")
+    cert, key, _ = self_signed("shop.example", "*.shop.example")
+    response = await client.put(
+        "/api/v1/sites/shop/tls",
+        json={"strategy": "cloudflare", "certificate": cert, "key": key},
+        headers=admin_headers,
+    )
+    assert response.status == 200, await response.text()
+    view = await response.json()
+    assert view["domains"][0]["effective_strategy"] == "cloudflare"
+    assert view["domains"][0]["certificate"]["names"] == ["shop.example", "*.shop.example"]
+    config = _traefik(settings)
+    assert [c["certFile"].strip() for c in config["tls"]["certificates"]] == [cert.strip()]
+    # Switching to the traefik strategy stops serving the upload, and back needs no new upload.
+    await client.put("/api/v1/sites/shop/tls", json={"strategy": "traefik"}, headers=admin_headers)
+    assert "tls" not in _traefik(settings)
+    again = await client.put(
+        "/api/v1/sites/shop/tls", json={"strategy": "custom"}, headers=admin_headers
+    )
+    assert again.status == 200, await again.text()
+    assert "certificates" in _traefik(settings)["tls"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 import sys
@@ -185,9 +186,21 @@ def verifies(port: int, sni: str, root_pem: str) -> bool:
         return False
 
 
+def files_holding(folder: Path, text: str) -> list[Path]:
+    """Every file under folder whose bytes contain text (the database's own files excepted)."""
+    return [
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and "pg" not in path.relative_to(folder).parts[:1]
+        and text.encode() in path.read_bytes()
+    ]
+
+
 async def test_tls_wharf_strategy_issues_over_http01_and_dns01_and_renews_without_a_gap(
-    stack: Stack,
+    stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     services, pebble, admin = stack.services, stack.pebble, stack.admin
     await services.sites.create(admin, "shop")
     await services.domains.add(admin, "shop", SHOP)
@@ -229,6 +242,12 @@ async def test_tls_wharf_strategy_issues_over_http01_and_dns01_and_renews_withou
     view = await services.tls.site(admin, "shop")
     assert view.domains[0].certificate is not None
     assert view.domains[0].certificate.fingerprint == stored.fingerprint
+    # The issued key: in no log line, and on disk only in Traefik's file, which is 0600.
+    key_line = services.tls.box.open(stored.key_encrypted).reveal().splitlines()[1]
+    assert key_line not in caplog.text
+    [holder] = files_holding(stack.settings.data_dir, key_line)
+    assert holder == stack.settings.dynamic_dir / "wharf.yml"
+    assert holder.stat().st_mode & 0o077 == 0
 
     # Not due 31 days before expiry; due at 29: renewed while handshakes run without a pause.
     assert await services.issuer.run_once(now=stored.not_after - timedelta(days=31)) == []
@@ -259,8 +278,9 @@ async def test_tls_wharf_strategy_issues_over_http01_and_dns01_and_renews_withou
 async def test_tls_wharf_failures_back_off_and_the_account_is_kept(stack: Stack) -> None:
     services, admin = stack.services, stack.admin
     await services.sites.create(admin, "shop")
-    await services.domains.add(admin, "shop", "nowhere.shop.example")  # pebble cannot resolve it
+    await services.domains.add(admin, "shop", "nowhere.shop.example")
     await services.domains.mark_verified(admin, "shop", "nowhere.shop.example")
+    stack.pebble.add_a("nowhere.shop.example", "127.0.0.2")  # where nothing listens
     await services.tls.set_site(admin, "shop", {"strategy": "wharf"})
     assert await services.issuer.run_once() == []
     [domain] = await services.store.domain_tls()

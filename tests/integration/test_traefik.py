@@ -115,7 +115,7 @@ async def test_traefik_api_lists_every_expected_router_enabled(stack: tuple[Sett
     host, port = settings.traefik_api_listen
     async with aiohttp.ClientSession() as session:
         status = await router_status(session, f"http://{host}:{port}")
-    assert status == {"wharf-sites": "enabled"}
+    assert status == {"wharf-sites": "enabled", "wharf-acme-http01": "enabled"}
 
 
 async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_its_token(

@@ -177,7 +177,9 @@ def test_traefik_site_routers_are_the_wildcard_and_the_sites_own() -> None:
     assert "wharf-sites" in shop and "wharf-sites" in blog
     assert (shop - {"wharf-sites"}).isdisjoint(blog - {"wharf-sites"})
     assert shop | blog == set(render(state)["http"]["routers"]) - {
-        name for name in render(state)["http"]["routers"] if name.startswith("wharf-challenge")
+        name
+        for name in render(state)["http"]["routers"]
+        if name.startswith(("wharf-challenge", "wharf-acme"))
     }
 
 

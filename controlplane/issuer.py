@@ -234,11 +234,11 @@ class CertificateIssuer:
     async def run(self, stop: asyncio.Event, interval: float) -> None:
         """Check every interval seconds, or when woken, until stop is set."""
         while not stop.is_set():
+            self._wake.clear()  # a wake during the run below starts the next one at once
             try:
                 await self.run_once()
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("tls: the certificate check failed")
-            self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

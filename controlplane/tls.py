@@ -102,7 +102,7 @@ def parse_change(body: dict[str, Any], *, inherit: bool) -> TlsChange:
         if text is not None and not isinstance(text, str):
             raise Invalid(f"{name} is PEM text", code="invalid_tls")
     upload = None
-    if texts["certificate"] or texts["key"]:
+    if any(texts.values()):
         if not (texts["certificate"] and texts["key"]):
             raise Invalid("upload the certificate and its key together", code="invalid_tls")
         if strategy not in UPLOADED:

@@ -201,11 +201,14 @@ def render(state: RoutingState) -> dict[str, Any]:
     for gate in sorted(state.gates, key=lambda gate: (gate.site, gate.environment)):
         _render_gate(out, gate)
     if state.control_url and state.control_host:
+        # HTTPS (and its redirect) only where the base domain's certificate covers the host.
+        parent = state.control_host.partition(".")[2]
+        covered = base in (state.control_host, parent)
         out.route(
             "wharf-controlplane",
             host_rule(state.control_host),
             PRIORITY_HOST + 1,
-            state.base_tls,
+            state.base_tls if covered else HostTls(),
             service=CONTROL_SERVICE,
         )
     services: dict[str, Any] = {
@@ -289,8 +292,8 @@ def _render_gate(out: _Config, gate: GateRoute) -> None:
         raise ValueError(f"unknown gate mode {gate.mode!r}")
     for key, rule, priority in targets:
         # A gated custom domain is served as that domain; the site's own hosts as the site's.
-        tls = state.domain_tls.get(key, HostTls()) if key in gate.domains else None
-        tls = tls or _site_tls(state, site)
+        own = key in gate.domains
+        tls = state.domain_tls.get(key, HostTls()) if own else _site_tls(state, site)
         out.route(_name("gated", key), rule, priority, tls, middlewares=(middleware,))
         if gate.mode == "password":
             out.route(

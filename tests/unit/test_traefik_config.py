@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from controlplane.traefik.files import FILE_NAME, write_dynamic_config
-from controlplane.traefik.render import GateRoute, RoutingState, render, site_routers
+from controlplane.traefik.render import GateRoute, HostTls, RoutingState, render, site_routers
 from controlplane.traefik.rules import host_rule, subdomain_rule
 from controlplane.traefik.static import Resolvers, cloudflare_ranges, render_static
 from controlplane.traefik.sync import TraefikConfigWriter
@@ -199,3 +199,19 @@ async def test_traefik_writer_keeps_the_last_good_config_and_says_why(tmp_path: 
     assert writer.last_error is not None and "user:hash" in writer.last_error
     await writer.sync(good)
     assert writer.last_error is None
+
+
+def test_traefik_control_host_gets_https_only_under_the_base_wildcard() -> None:
+    secure = HostTls("stored", redirect=True)
+    for host, covered in (("wharf.example.com", True), ("wharf.other.test", False)):
+        state = RoutingState(
+            "example.com",
+            "http://127.0.0.1:8090",
+            control_url="http://127.0.0.1:8000",
+            control_host=host,
+            base_tls=secure,
+        )
+        routers = render(state)["http"]["routers"]
+        assert ("wharf-controlplane-tls" in routers) is covered, host
+        redirected = routers["wharf-controlplane"].get("middlewares") == ["wharf-redirect-https"]
+        assert redirected is covered, host

@@ -64,30 +64,6 @@ class DomainTls:
 
 
 @dataclass(frozen=True)
-class StoredCertificate:
-    """A certificate as stored: the key is still encrypted."""
-
-    id: int
-    site_id: int | None
-    domain_id: int | None
-    source: CertificateSource
-    names: tuple[str, ...]
-    cert_pem: str
-    chain_pem: str
-    key_encrypted: str
-    issuer: str
-    not_before: datetime
-    not_after: datetime
-    fingerprint: str
-    created_at: datetime
-
-    @property
-    def owner(self) -> Owner:
-        """Whose certificate this is."""
-        return Owner(self.site_id, self.domain_id)
-
-
-@dataclass(frozen=True)
 class NewCertificate:
     """What storing a certificate needs (the key encrypted already)."""
 
@@ -100,6 +76,21 @@ class NewCertificate:
     not_before: datetime
     not_after: datetime
     fingerprint: str
+
+
+@dataclass(frozen=True)
+class StoredCertificate(NewCertificate):
+    """A certificate as stored, with its owner; the key is still encrypted."""
+
+    id: int
+    site_id: int | None
+    domain_id: int | None
+    created_at: datetime
+
+    @property
+    def owner(self) -> Owner:
+        """Whose certificate this is."""
+        return Owner(self.site_id, self.domain_id)
 
 
 def _certificate(row: dict[str, Any]) -> StoredCertificate:

@@ -127,25 +127,14 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def https_get(port: int, host: str, root_pem: str) -> tuple[str, dict[str, str]]:
-    """GET / over TLS verified against root_pem for host; (status line, headers)."""
-    context = ssl.create_default_context(cadata=root_pem)
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
-        context.wrap_socket(sock, server_hostname=host) as tls,
-    ):
-        tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        response = b""
-        while chunk := tls.recv(65536):
-            response += chunk
-    head = response.split(b"\r\n\r\n", 1)[0].decode()
-    status, *lines = head.split("\r\n")
-    return status, {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-
-
-def http_get(port: int, host: str) -> tuple[str, dict[str, str]]:
-    """GET / over plain HTTP; (status line, headers)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+def get(port: int, host: str, root_pem: str | None = None) -> tuple[str, dict[str, str]]:
+    """GET /a?b=1 over plain HTTP, or over TLS verified against root_pem for host;
+    (status line, headers)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        sock = raw
+        if root_pem is not None:
+            context = ssl.create_default_context(cadata=root_pem)
+            sock = context.wrap_socket(raw, server_hostname=host)
         sock.sendall(f"GET /a?b=1 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         response = b""
         while chunk := sock.recv(65536):
@@ -225,9 +214,9 @@ async def test_tls_wharf_strategy_issues_over_http01_and_dns01_and_renews_withou
         wildcard
     )
     # Served through to the edge over HTTPS; plain HTTP redirects.
-    status, headers = https_get(stack.https_port, SHOP, root)
+    status, headers = get(stack.https_port, SHOP, root)
     assert "x-wharf-deploy" in headers, status
-    status, headers = http_get(stack.http_port, SHOP)
+    status, headers = get(stack.http_port, SHOP)
     assert status.split()[1] in ("301", "308")
     assert headers["location"] == f"https://{SHOP}/a?b=1"
 
@@ -327,5 +316,5 @@ async def test_tls_traefik_strategy_gets_certificates_from_traefiks_own_resolver
     assert fingerprint(presented(stack.https_port, "blog.example")) != fingerprint(wildcard)
     # Wharf holds none of these: Traefik keeps them in its acme.json.
     assert await services.store.certificates() == []
-    status, headers = http_get(stack.http_port, "blog.example")
+    status, headers = get(stack.http_port, "blog.example")
     assert status.split()[1] in ("301", "308") and headers["location"].startswith("https://")

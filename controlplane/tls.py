@@ -59,6 +59,21 @@ def in_use(strategy: Strategy, certificate: StoredCertificate | None) -> bool:
     )
 
 
+def domain_certificate(
+    strategy: Strategy,
+    own: StoredCertificate | None,
+    site_upload: StoredCertificate | None,
+    hostname: str,
+) -> StoredCertificate | None:
+    """The certificate a custom domain is served with: its own, else its site's upload if that
+    covers it; None when Wharf holds none for it."""
+    if in_use(strategy, own):
+        return own
+    if site_upload is not None and in_use(strategy, site_upload):
+        return site_upload if covers(site_upload.names, hostname) else None
+    return None
+
+
 @dataclass(frozen=True)
 class Upload:
     """A certificate, its chain and key as sent; the key is a Secret from the start."""
@@ -310,18 +325,18 @@ class Tls:
         for domain in await self.store.domain_tls(site.id):
             effective = domain_strategy(domain, default)
             own = certificates.get(Owner(domain_id=domain.domain_id))
-            serving = own if in_use(effective, own) else None
-            if serving is None and in_use(effective, site_upload):
-                assert site_upload is not None
-                serving = site_upload if covers(site_upload.names, domain.hostname) else None
+            serving = domain_certificate(effective, own, site_upload, domain.hostname)
             wharf = effective == "wharf"
+            error = domain.last_error if wharf else None
+            if effective in UPLOADED and serving is None:
+                error = f"no uploaded certificate covers {domain.hostname}: upload one for it"
             domains.append(
                 HostsStatus(
                     (domain.hostname,),
                     domain.strategy,
                     effective,
                     serving,
-                    domain.last_error if wharf else None,
+                    error,
                     domain.retry_at if wharf else None,
                 )
             )
@@ -402,11 +417,12 @@ async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
     }
     domain_tls: dict[str, HostTls] = {}
     for domain, strategy, own in await effective_domains(store, base, settings):
-        cert = stored.get(Owner(domain_id=domain.domain_id))
-        upload = stored.get(Owner(site_id=domain.site_id))
-        if not in_use(strategy, cert):
-            usable = upload is not None and covers(upload.names, domain.hostname)
-            cert = upload if usable and in_use(strategy, upload) else None
+        cert = domain_certificate(
+            strategy,
+            stored.get(Owner(domain_id=domain.domain_id)),
+            stored.get(Owner(site_id=domain.site_id)),
+            domain.hostname,
+        )
         domain_tls[domain.hostname] = _host_tls(
             strategy, serve(cert), own.redirect_https, own.hsts_max_age or 0
         )

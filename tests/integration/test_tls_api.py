@@ -44,6 +44,13 @@ async def _site_with_domain(
 ) -> None:
     """A site with one custom domain an admin vouched for."""
     assert (await client.post("/api/v1/sites", json={"name": site}, headers=headers)).status == 201
+    await _site_domain(client, headers, site, hostname)
+
+
+async def _site_domain(
+    client: TestClient, headers: dict[str, str], site: str, hostname: str
+) -> None:
+    """A custom domain an admin vouched for, on an existing site."""
     url = f"/api/v1/sites/{site}/domains"
     assert (await client.post(url, json={"hostname": hostname}, headers=headers)).status == 201
     verify = await client.post(
@@ -254,6 +261,7 @@ async def test_tls_cloudflare_strategy_serves_the_uploaded_origin_certificate(
     view = await response.json()
     assert view["domains"][0]["effective_strategy"] == "cloudflare"
     assert view["domains"][0]["certificate"]["names"] == ["shop.example", "*.shop.example"]
+    assert view["domains"][0]["last_error"] is None
     config = _traefik(settings)
     assert [c["certFile"].strip() for c in config["tls"]["certificates"]] == [cert.strip()]
     # Switching to the traefik strategy stops serving the upload, and back needs no new upload.
@@ -264,3 +272,17 @@ async def test_tls_cloudflare_strategy_serves_the_uploaded_origin_certificate(
     )
     assert again.status == 200, await again.text()
     assert "certificates" in _traefik(settings)["tls"]
+    # A domain verified later that the site's certificate does not cover: HTTP only, and said;
+    # a new PUT without a certificate that covers it is refused.
+    await _site_domain(client, admin_headers, "shop", "other.example")
+    view = await (await client.get("/api/v1/sites/shop/tls", headers=admin_headers)).json()
+    other = next(d for d in view["domains"] if d["hostnames"] == ["other.example"])
+    assert other["certificate"] is None
+    assert other["last_error"] == "no uploaded certificate covers other.example: upload one for it"
+    assert "Host(`other.example`)" not in {
+        r["rule"] for r in _traefik(settings)["http"]["routers"].values() if "tls" in r
+    }
+    refused = await client.put(
+        "/api/v1/sites/shop/tls", json={"strategy": "custom"}, headers=admin_headers
+    )
+    assert (await refused.json())["error"]["code"] == "names_do_not_cover"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,14 +25,12 @@ from controlplane.store.tls import (
     StoredCertificate,
     Strategy,
 )
-from controlplane.traefik.render import HostTls, TlsCertificate
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 # A CA issues these for any host: custom domains follow the base domain's choice of one.
 ISSUING = ("traefik", "wharf")
 # These serve a certificate someone uploaded (a Cloudflare origin certificate is one).
 UPLOADED = ("custom", "cloudflare")
-log = logging.getLogger(__name__)
 HSTS_MAX = 63072000  # two years, the preload list's requirement
 _FIELDS = {"strategy", "redirect_https", "hsts_max_age", "certificate", "chain", "key"}
 
@@ -360,76 +357,3 @@ async def effective_domains(
         own = settings.get(domain.site_id, ("", SiteTls()))[1]
         found.append((domain, domain_strategy(domain, site_strategy(base, own)), own))
     return found
-
-
-@dataclass(frozen=True)
-class TlsRouting:
-    """The TLS part of the routing state (see controlplane.traefik.render.RoutingState)."""
-
-    base_tls: HostTls
-    site_tls: dict[str, HostTls]
-    domain_tls: dict[str, HostTls]
-    certificates: tuple[TlsCertificate, ...]
-    default_certificate: TlsCertificate | None
-
-
-def _host_tls(strategy: Strategy, certificate: object, redirect: bool | None, hsts: int) -> HostTls:
-    """How hosts are served: "traefik", "stored" when Wharf holds their certificate, else
-    "none"; redirect when asked or, unset, whenever they have TLS."""
-    served = "traefik" if strategy == "traefik" else "stored" if certificate else "none"
-    if served == "none":
-        return HostTls()
-    return HostTls(served, redirect=True if redirect is None else redirect, hsts_max_age=hsts)
-
-
-async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
-    """What Traefik needs for TLS: each host's way of serving it, and the certificates."""
-    base = await store.base_tls()
-    stored = {cert.owner: cert for cert in await store.certificates()}
-    opened: dict[int, TlsCertificate] = {}
-
-    def serve(cert: StoredCertificate | None) -> TlsCertificate | None:
-        """The certificate with its key opened, once each; None if it cannot be opened."""
-        if cert is None:
-            return None
-        if cert.id not in opened:
-            try:
-                key = box.open(cert.key_encrypted)
-            except ValueError:
-                log.error(
-                    "certificate %s: its key cannot be decrypted (a new secret key?)", cert.id
-                )
-                return None
-            opened[cert.id] = TlsCertificate(cert.cert_pem + cert.chain_pem, key)
-        return opened[cert.id]
-
-    base_cert = serve(stored.get(BASE) if in_use(base.strategy, stored.get(BASE)) else None)
-    base_tls = _host_tls(base.strategy, base_cert, base.redirect_https, base.hsts_max_age)
-    settings = await store.site_tls()
-    site_tls = {
-        name: _host_tls(
-            base.strategy,
-            base_cert,
-            base.redirect_https if own.redirect_https is None else own.redirect_https,
-            base.hsts_max_age if own.hsts_max_age is None else own.hsts_max_age,
-        )
-        for name, own in settings.values()
-    }
-    domain_tls: dict[str, HostTls] = {}
-    for domain, strategy, own in await effective_domains(store, base, settings):
-        cert = domain_certificate(
-            strategy,
-            stored.get(Owner(domain_id=domain.domain_id)),
-            stored.get(Owner(site_id=domain.site_id)),
-            domain.hostname,
-        )
-        domain_tls[domain.hostname] = _host_tls(
-            strategy, serve(cert), own.redirect_https, own.hsts_max_age or 0
-        )
-    return TlsRouting(
-        base_tls,
-        site_tls,
-        domain_tls,
-        tuple(opened.values()),
-        base_cert,
-    )

@@ -50,6 +50,31 @@ class Accounts:
             raise Invalid("email and password are required strings", code="missing_credentials")
         account = email.strip().lower()
         password = password[:PASSWORD_MAX]
+        checked = await self._check_password(account, password, client_address)
+        if checked is None:
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        user, password_hash = checked
+        if auth.needs_rehash(password_hash):
+            await self.store.set_password_hash(user.id, await auth.hash_password(password))
+        return auth.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
+
+    async def change_password(
+        self, actor: User, current: object, new: object, client_address: str
+    ) -> None:
+        """Set the actor's new password once the current one is shown; a wrong one counts as a
+        failed login (so this is no way around the login limit)."""
+        if not isinstance(current, str):
+            raise Invalid("current_password is a required string", code="missing_credentials")
+        new_password = validate_password(new)
+        if await self._check_password(actor.email, current[:PASSWORD_MAX], client_address) is None:
+            raise Forbidden("the current password is wrong", code="wrong_password")
+        await self.store.set_password_hash(actor.id, await auth.hash_password(new_password))
+
+    async def _check_password(
+        self, account: str, password: str, client_address: str
+    ) -> tuple[User, str] | None:
+        """The user and hash when the password is theirs, else None (a failure recorded);
+        RateLimited after too many failures from the address or for the account."""
         counts = await self.store.login_failure_counts(client_address, account, self.failure_window)
         waits = [
             retry_after
@@ -64,18 +89,14 @@ class Accounts:
                 "too many failed logins; try again later", retry_after=max(1, math.ceil(max(waits)))
             )
         found = await self.store.user_credentials(account)
-        password_hash = found[1] if found else None
-        password_ok = await auth.verify_password(password_hash, password)
+        password_ok = await auth.verify_password(found[1] if found else None, password)
         if not found or not password_ok:
             await self.store.record_login_failure(client_address, account)
             # Old failures are dropped here, so the table stays as small as the window.
             await self.store.prune_login_failures(self.failure_window)
-            raise Unauthorized("wrong email or password", code="invalid_credentials")
-        user, password_hash = found
+            return None
         await self.store.clear_login_failures(client_address, account)
-        if auth.needs_rehash(password_hash):
-            await self.store.set_password_hash(user.id, await auth.hash_password(password))
-        return auth.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
+        return found
 
     async def authenticate(self, bearer: str) -> User:
         """The user behind an access token or API token; Unauthorized otherwise."""

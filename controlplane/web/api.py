@@ -84,6 +84,17 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response(user_json(await current_user(request)))
 
 
+async def change_password(request: web.Request) -> web.Response:
+    """Change the caller's own password."""
+    actor = await current_user(request)
+    body = await read_json_object(request)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    await request.app[ACCOUNTS].change_password(
+        actor, body.get("current_password"), body.get("new_password"), address
+    )
+    return web.Response(status=204)
+
+
 async def list_users(request: web.Request) -> web.Response:
     """Every user (admins only)."""
     users = await request.app[ACCOUNTS].list_users(await current_user(request))
@@ -204,6 +215,15 @@ _ROLLBACK = {
     },
 }
 
+_PASSWORD_CHANGE = {
+    "type": "object",
+    "required": ["current_password", "new_password"],
+    "properties": {
+        "current_password": {"type": "string"},
+        "new_password": {"type": "string", "minLength": 8, "maxLength": 1024},
+    },
+}
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET", "/healthz", healthz, "Database reachable", "public", responses={503: "db down"}
@@ -227,6 +247,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         responses={401: "wrong email or password", 429: "too many failures (Retry-After)"},
     ),
     Endpoint("GET", "/api/v1/me", me, "The caller's account"),
+    Endpoint(
+        "PUT",
+        "/api/v1/me/password",
+        change_password,
+        "Change the caller's password",
+        status=204,
+        request_body=_PASSWORD_CHANGE,
+        responses={403: "current password wrong", 429: "too many failures (Retry-After)"},
+    ),
     Endpoint("GET", "/api/v1/users", list_users, "List users", "admin"),
     Endpoint(
         "POST",

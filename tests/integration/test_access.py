@@ -93,6 +93,7 @@ OWN_OR_PUBLIC = {
     ("GET", "/traefik/config"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/me"),
+    ("PUT", "/api/v1/me/password"),
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens"),
     ("GET", "/api/v1/sites"),

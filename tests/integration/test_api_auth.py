@@ -185,3 +185,36 @@ async def test_users_bad_input(client: TestClient, admin_headers: dict[str, str]
         response = await client.post("/api/v1/users", json=body, headers=admin_headers)
         assert response.status == status, body
         assert (await response.json())["error"]["code"] == code
+
+
+async def test_password_change_needs_the_current_one_and_counts_failures(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    url = "/api/v1/me/password"
+    new = "a-brand-new-password"
+    wrong = await client.put(
+        url, json={"current_password": "not-it", "new_password": new}, headers=admin_headers
+    )
+    assert wrong.status == 403
+    assert (await wrong.json())["error"]["code"] == "wrong_password"
+    short = await client.put(
+        url,
+        json={"current_password": ADMIN_PASSWORD, "new_password": "short"},
+        headers=admin_headers,
+    )
+    assert (await short.json())["error"]["code"] == "invalid_password"
+    changed = await client.put(
+        url, json={"current_password": ADMIN_PASSWORD, "new_password": new}, headers=admin_headers
+    )
+    assert changed.status == 204
+    assert (await _attempt(client, ADMIN_PASSWORD, "203.0.113.9")).status == 401
+    assert (await _attempt(client, new, "203.0.113.9")).status == 200
+    # Wrong current passwords are failed logins: after 5, the limit holds here too.
+    for _ in range(5):
+        await client.put(
+            url, json={"current_password": "guess", "new_password": new}, headers=admin_headers
+        )
+    limited = await client.put(
+        url, json={"current_password": new, "new_password": ADMIN_PASSWORD}, headers=admin_headers
+    )
+    assert limited.status == 429 and "Retry-After" in limited.headers

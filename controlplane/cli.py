@@ -244,7 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "edge":
             return run_edge(
                 EdgeConfig(settings.data_dir.resolve(), settings.base_domain),
-                EdgeOptions(*settings.edge_listen, settings.edge_workers),
+                EdgeOptions(
+                    *settings.edge_listen,
+                    settings.edge_workers,
+                    idle_timeout=float(settings.edge_idle_timeout),
+                ),
             )
         elif args.command == "worker":
             asyncio.run(_worker(settings))

@@ -240,6 +240,12 @@ SETTINGS: tuple[Setting, ...] = (
         "0",
         "Edge worker processes sharing the port (SO_REUSEPORT); 0 means one per core.",
     ),
+    Setting(
+        "edge_idle_timeout",
+        parse_positive_int,
+        "60",
+        "Seconds the edge keeps a silent connection, or waits for a request's end, before closing.",
+    ),
     Setting("admin_email", str, "admin@localhost", "Email of the first admin, created at start."),
     Setting(
         "admin_password",
@@ -436,6 +442,7 @@ class Settings:
     traefik_api_url: str | None
     traefik_secret: Secret | None
     edge_workers: int
+    edge_idle_timeout: int
     admin_email: str
     admin_password: Secret | None
     secret_key: Secret | None

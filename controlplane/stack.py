@@ -67,6 +67,7 @@ async def edge_process(settings: Settings) -> AsyncIterator[str]:
         "--base-domain", settings.base_domain,
         "--edge-listen", f"{host}:{port}",
         "--edge-workers", str(settings.edge_workers),
+        "--edge-idle-timeout", str(settings.edge_idle_timeout),
         "--log-level", settings.log_level.lower(),
     ]  # fmt: skip
     process = await _start("edge", argv, b"edge listening")

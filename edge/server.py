@@ -87,17 +87,26 @@ class EdgeOptions:
     host: str
     port: int
     workers: int
+    # A connection that read nothing for this long while idle, or has not finished sending a
+    # request begun this long ago, is closed (slowloris, forgotten keep-alives).
+    idle_timeout: float = 60.0
 
 
 class _Clock:
     """The Date header, formatted once a second rather than per response."""
 
     value = http_date().encode()
+    now = time.monotonic()  # for idle timeouts: one-second resolution is plenty
 
     @classmethod
     def tick(cls, loop: asyncio.AbstractEventLoop) -> None:
         cls.value = http_date().encode()
+        cls.now = time.monotonic()
         loop.call_later(1.0, cls.tick, loop)
+
+
+# This worker's open connections, for the idle sweep.
+_connections: set[HttpProtocol] = set()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -119,6 +128,8 @@ class HttpProtocol(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
+        self.reading = False  # between a request's first byte and its end
+        self.request_began = self.last_read = _Clock.now
         self.url = b""
         self.headers: dict[str, str] = {}
         self.header_bytes = 0
@@ -130,14 +141,18 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but behave as one.
         self.transport = transport  # type: ignore[assignment]
+        self.last_read = _Clock.now
+        _connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        _connections.discard(self)
         self.transport = None
         if self.raw_socket is not None:
             self.raw_socket.close()
             self.raw_socket = None
 
     def data_received(self, data: bytes) -> None:
+        self.last_read = _Clock.now
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -149,6 +164,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._reset()
+        self.reading = True
+        self.request_began = _Clock.now
         self.started = time.perf_counter()
 
     def on_url(self, url: bytes) -> None:
@@ -168,6 +185,7 @@ class HttpProtocol(asyncio.Protocol):
             self.headers[key] = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
+        self.reading = False
         target = self.url.decode("latin-1")
         host = self.headers.get("host", "")
         if target.startswith(("http://", "https://")):
@@ -268,7 +286,7 @@ class HttpProtocol(asyncio.Protocol):
             file_fd = os.open(response.file, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             log.warning("file vanished under a release", extra={"file": str(response.file)})
-            self._abort()
+            self.close()
             return
         # The transport must have flushed earlier answers before we write around it.
         while transport.get_write_buffer_size() and self.transport is not None:  # noqa: ASYNC110
@@ -309,12 +327,20 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         if not keep_alive or sent != response.length or self.close_after_stream:
-            self._abort()
+            self.close()
             return
         transport.resume_reading()
         self._drain()
 
-    def _abort(self) -> None:
+    def expired(self, now: float, idle_timeout: float) -> bool:
+        """Whether the connection waits on its client too long: idle, or mid-request."""
+        if self.streaming or self.pending or self.transport is None:
+            return False  # answering: back-pressure, not the client's silence, is the limit
+        since = self.request_began if self.reading else self.last_read
+        return now - since > idle_timeout
+
+    def close(self) -> None:
+        """Close the connection now."""
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -378,6 +404,9 @@ async def _serve_worker(config: EdgeConfig, options: EdgeOptions, ready: Any) ->
         while True:
             await asyncio.sleep(1.0)
             stats.flush()
+            idle = [c for c in _connections if c.expired(_Clock.now, options.idle_timeout)]
+            for connection in idle:
+                connection.close()
 
     flusher = asyncio.ensure_future(flush_stats())
     await stop.wait()

@@ -127,13 +127,14 @@ class Edge:
 
 
 @contextlib.asynccontextmanager
-async def running_edge(data_dir: Path, base_domain: str = "localhost") -> AsyncIterator[Edge]:
+async def running_edge(
+    data_dir: Path, base_domain: str = "localhost", *, idle_timeout: float = 60.0
+) -> AsyncIterator[Edge]:
     """One edge worker serving data_dir in this event loop, stopped as SIGTERM stops it."""
     port = free_port()
     ready = asyncio.Event()
-    task = asyncio.create_task(
-        _serve_worker(EdgeConfig(data_dir, base_domain), EdgeOptions("127.0.0.1", port, 1), ready)
-    )
+    options = EdgeOptions("127.0.0.1", port, 1, idle_timeout=idle_timeout)
+    task = asyncio.create_task(_serve_worker(EdgeConfig(data_dir, base_domain), options, ready))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({task, waiter}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
     if task.done():

@@ -8,7 +8,8 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,3 +284,46 @@ async def test_edge_answers_an_upgrade_request_once(hostile: Hostile) -> None:
         writer.close()
     assert answer.status in (200, 400)
     assert extra == b""
+
+
+async def _closed_after(
+    reader: asyncio.StreamReader, trickle: Callable[[], Awaitable[None]]
+) -> float:
+    """Seconds until the server closes the connection while trickle() keeps it busy."""
+    started = time.monotonic()
+    closed = asyncio.ensure_future(reader.read())
+    while not closed.done():
+        await trickle()
+        await asyncio.wait({closed}, timeout=0.3)
+    assert closed.result() == b""  # closed without an answer
+    return time.monotonic() - started
+
+
+async def test_edge_closes_silent_and_slowloris_connections(tmp_path: Path) -> None:
+    async with running_edge(tmp_path, idle_timeout=2) as edge:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+
+        async def nothing() -> None:
+            return None
+
+        assert await asyncio.wait_for(_closed_after(reader, nothing), 6) < 4.5
+        writer.close()
+        # A request whose headers trickle in, a line every 0.3 s, never ends: closed as well.
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: blog.localhost\r\n")
+
+        async def header_line() -> None:
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"X-Slow: 1\r\n")
+                await writer.drain()
+
+        assert await asyncio.wait_for(_closed_after(reader, header_line), 7) < 5.5
+        writer.close()
+        # A connection in use keeps working past the timeout, request after request.
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        for _ in range(8):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            response = await read_response(reader)
+            assert response.status == 200
+            await asyncio.sleep(0.5)
+        writer.close()

@@ -122,8 +122,15 @@ class CertificateIssuer:
         ]
 
     async def run_once(self, now: datetime | None = None) -> list[str]:
-        """Issue what is due (now: the moment to judge expiry by); the labels issued."""
-        now = now or datetime.now(UTC)
+        """Issue what is due (now: the moment to judge expiry by); the labels issued. Nothing
+        when another process is issuing: two would order the same certificates."""
+        async with self.store.issuer_lock() as mine:
+            issued = await self._issue_due(now or datetime.now(UTC)) if mine else []
+        await self.refresh_gauge()
+        return issued
+
+    async def _issue_due(self, now: datetime) -> list[str]:
+        """Issue every due order, recording failures; the labels issued."""
         issued = []
         for order in await self.orders(now):
             try:
@@ -144,7 +151,6 @@ class CertificateIssuer:
             issued.append(order.label)
         if issued:
             await self.on_issued()
-        await self.refresh_gauge()
         return issued
 
     async def _issue(self, order: Order) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -101,8 +103,25 @@ def _certificate(row: dict[str, Any]) -> StoredCertificate:
 _OWNER = "site_id IS NOT DISTINCT FROM %(site)s AND domain_id IS NOT DISTINCT FROM %(domain)s"
 
 
+# The issuer's advisory lock: one process orders certificates at a time.
+_ISSUER_LOCK_ID = 0x5748_4152_4654_4C53  # "WHARFTLS"
+
+
 class TlsQueries(QueriesBase):
     """TLS statements."""
+
+    @asynccontextmanager
+    async def issuer_lock(self) -> AsyncIterator[bool]:
+        """Hold the issuer's lock for the block when no other process holds it; whether held."""
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            # Session-level: the pool's connection stays ours for the whole block.
+            await cur.execute("SELECT pg_try_advisory_lock(%(id)s)", {"id": _ISSUER_LOCK_ID})
+            (held,) = await cur.fetchone()
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    await cur.execute("SELECT pg_advisory_unlock(%(id)s)", {"id": _ISSUER_LOCK_ID})
 
     async def base_tls(self) -> BaseTls:
         """The base domain's TLS row (the migration creates it)."""

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
+from controlplane.app import open_services
 from controlplane.config import Settings, load_settings
 from controlplane.traefik.files import FILE_NAME
 from controlplane.web.keys import STORE
@@ -286,3 +287,18 @@ async def test_tls_cloudflare_strategy_serves_the_uploaded_origin_certificate(
         "/api/v1/sites/shop/tls", json={"strategy": "custom"}, headers=admin_headers
     )
     assert (await refused.json())["error"]["code"] == "names_do_not_cover"
+
+
+async def test_tls_only_one_process_issues_at_a_time(settings: Settings) -> None:
+    unreachable = settings.replace(acme_directory="https://127.0.0.1:9/directory")
+    async with open_services(unreachable) as services:
+        await services.store.set_base_tls("wharf", None, 0)
+        # Another process is issuing: this one orders nothing, so records no failure either.
+        async with services.store.issuer_lock() as mine:
+            assert mine
+            assert await services.issuer.run_once() == []
+            assert (await services.store.base_tls()).attempts == 0
+        # Free again: it tries, and the failure to reach the CA is recorded.
+        assert await services.issuer.run_once() == []
+        base = await services.store.base_tls()
+        assert base.attempts == 1 and base.last_error and "cannot reach the CA" in base.last_error

@@ -76,13 +76,11 @@ def dns_provider_for(settings: Settings) -> DnsProvider | None:
     """The DNS-01 provider the settings name, or None; ConfigError when it cannot be built."""
     if settings.dns_provider is None:
         return None
-    options = (
-        {"script": settings.dns_exec_script or ""}
-        if settings.dns_provider == "exec"
-        else {"api_token": settings.cloudflare_api_token.reveal()}
-        if settings.cloudflare_api_token
-        else {}
-    )
+    token = settings.cloudflare_api_token
+    options = {
+        "exec": {"script": settings.dns_exec_script or ""},
+        "cloudflare": {"api_token": token.reveal() if token else ""},
+    }[settings.dns_provider]
     try:
         return provider_from_config(settings.dns_provider, options)
     except DnsProviderError as exc:

@@ -178,6 +178,14 @@ class DomainOptions:
         return self.data_dir / "challenges"
 
 
+def stored_hostname(hostname: str, base_domain: str) -> str:
+    """The stored form of a hostname from a URL (Unicode or upper case are fine)."""
+    try:
+        return validate_hostname(hostname, base_domain, allow_wildcard=True)
+    except Invalid:
+        return hostname  # no stored domain has an invalid name: not found
+
+
 class Domains:
     """Custom-domain operations on behalf of a user."""
 
@@ -226,23 +234,23 @@ class Domains:
         site = await self.sites.get(actor, site_name)
         return await self._get(site, hostname)
 
+    def _lookup_name(self, hostname: str) -> str:
+        return stored_hostname(hostname, self.options.base_domain)
+
     async def _get(self, site: Site, hostname: str) -> Domain:
-        domain = await self.store.get_domain(site.id, self._lookup_name(hostname))
+        domain = await self.store.get_domain(
+            site.id, stored_hostname(hostname, self.options.base_domain)
+        )
         if domain is None:
             raise NotFound(f"{site.name} has no domain {hostname!r}", code="domain_not_found")
         return domain
 
-    def _lookup_name(self, hostname: str) -> str:
-        """The stored form of a hostname from a URL (Unicode or upper case are fine)."""
-        try:
-            return validate_hostname(hostname, self.options.base_domain, allow_wildcard=True)
-        except Invalid:
-            return hostname  # no stored domain has an invalid name: not found
-
     async def delete(self, actor: User, site_name: str, hostname: str) -> None:
         """Detach a domain and remove its challenge file."""
         site = await self.sites.get(actor, site_name)
-        domain = await self.store.delete_domain(site.id, self._lookup_name(hostname))
+        domain = await self.store.delete_domain(
+            site.id, stored_hostname(hostname, self.options.base_domain)
+        )
         if domain is None:
             raise NotFound(f"{site.name} has no domain {hostname!r}", code="domain_not_found")
         await asyncio.to_thread((self.options.challenge_dir / domain.token).unlink, missing_ok=True)

@@ -19,7 +19,7 @@ from controlplane.errors import Invalid
 from controlplane.secrets import SecretBox
 from controlplane.store import Store
 from controlplane.store.tls import BASE, Owner, StoredCertificate
-from controlplane.tls import base_hostnames, effective_domains, in_use, sealed, site_strategy
+from controlplane.tls import base_hostnames, sealed, served_tls
 
 log = logging.getLogger(__name__)
 
@@ -102,23 +102,24 @@ class CertificateIssuer:
 
     async def orders(self, now: datetime) -> list[Order]:
         """What is due: missing, no longer matching, or expiring within the renewal window."""
-        base = await self.store.base_tls()
-        stored = {cert.owner: cert for cert in await self.store.certificates()}
-        candidates: list[tuple[Order, datetime | None]] = []
+        served = await served_tls(self.store)
+        base = served.base
+        candidates: list[tuple[Order, StoredCertificate | None, datetime | None]] = []
         if base.strategy == "wharf":
             names = base_hostnames(self.options.base_domain)
-            candidates.append((Order(BASE, names, "base", base.attempts), base.retry_at))
-        settings = await self.store.site_tls()
-        for domain, strategy, _ in await effective_domains(self.store, base, settings):
-            if strategy == "wharf":
+            order = Order(BASE, names, "base", base.attempts)
+            candidates.append((order, served.base_certificate, base.retry_at))
+        for item in served.domains:
+            domain = item.domain
+            if item.strategy == "wharf":
                 owner = Owner(domain_id=domain.domain_id)
                 order = Order(owner, (domain.hostname,), domain.hostname, domain.attempts)
-                candidates.append((order, domain.retry_at))
+                candidates.append((order, item.certificate, domain.retry_at))
         return [
             order
-            for order, retry_at in candidates
+            for order, certificate, retry_at in candidates
             if (retry_at is None or retry_at <= now)
-            and needs_issuing(stored.get(order.owner), order.names, now, self.options.renew_before)
+            and needs_issuing(certificate, order.names, now, self.options.renew_before)
         ]
 
     async def run_once(self, now: datetime | None = None) -> list[str]:
@@ -219,20 +220,17 @@ class CertificateIssuer:
     async def refresh_gauge(self, now: datetime | None = None) -> None:
         """Set the expiry gauge for every certificate Wharf serves, and only those."""
         now = now or datetime.now(UTC)
-        base = await self.store.base_tls()
-        stored = {cert.owner: cert for cert in await self.store.certificates()}
-        settings = await self.store.site_tls()
+        served = await served_tls(self.store)
         serving: dict[str, StoredCertificate] = {}
-        if in_use(base.strategy, stored.get(BASE)):
-            serving["base"] = stored[BASE]
-        for site_id, (name, own) in settings.items():
-            upload = stored.get(Owner(site_id=site_id))
-            if upload is not None and in_use(site_strategy(base, own), upload):
-                serving[f"site:{name}"] = upload
-        for domain, strategy, _ in await effective_domains(self.store, base, settings):
-            cert = stored.get(Owner(domain_id=domain.domain_id))
-            if cert is not None and in_use(strategy, cert):
-                serving[domain.hostname] = cert
+        if served.base_certificate is not None:
+            serving["base"] = served.base_certificate
+        for item in served.domains:
+            cert = item.certificate
+            if cert is not None and cert.site_id is not None:
+                site = served.sites.get(cert.site_id, (str(cert.site_id),))[0]
+                serving[f"site:{site}"] = cert
+            elif cert is not None:
+                serving[item.domain.hostname] = cert
         EXPIRY.clear()
         for label, cert in serving.items():
             EXPIRY.labels(label).set((cert.not_after - now).total_seconds())

@@ -10,8 +10,8 @@ from controlplane.config import Settings
 from controlplane.edge_config import EdgeConfigWriter
 from controlplane.secrets import SecretBox
 from controlplane.store import Store
-from controlplane.store.tls import BASE, Owner, StoredCertificate, Strategy
-from controlplane.tls import domain_certificate, effective_domains, in_use
+from controlplane.store.tls import StoredCertificate, Strategy
+from controlplane.tls import served_tls
 from controlplane.traefik.render import GateRoute, HostTls, RoutingState, TlsCertificate
 from controlplane.traefik.sync import TraefikConfigWriter
 
@@ -40,8 +40,8 @@ def _host_tls(strategy: Strategy, certificate: object, redirect: bool | None, hs
 
 async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
     """What Traefik needs for TLS: each host's way of serving it, and the certificates."""
-    base = await store.base_tls()
-    stored = {cert.owner: cert for cert in await store.certificates()}
+    served = await served_tls(store)
+    base = served.base
     opened: dict[int, TlsCertificate] = {}
 
     def serve(cert: StoredCertificate | None) -> TlsCertificate | None:
@@ -59,9 +59,8 @@ async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
             opened[cert.id] = TlsCertificate(cert.cert_pem + cert.chain_pem, key)
         return opened[cert.id]
 
-    base_cert = serve(stored.get(BASE) if in_use(base.strategy, stored.get(BASE)) else None)
+    base_cert = serve(served.base_certificate)
     base_tls = _host_tls(base.strategy, base_cert, base.redirect_https, base.hsts_max_age)
-    settings = await store.site_tls()
     site_tls = {
         name: _host_tls(
             base.strategy,
@@ -69,26 +68,18 @@ async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
             base.redirect_https if own.redirect_https is None else own.redirect_https,
             base.hsts_max_age if own.hsts_max_age is None else own.hsts_max_age,
         )
-        for name, own in settings.values()
+        for name, own in served.sites.values()
     }
-    domain_tls: dict[str, HostTls] = {}
-    for domain, strategy, own in await effective_domains(store, base, settings):
-        cert = domain_certificate(
-            strategy,
-            stored.get(Owner(domain_id=domain.domain_id)),
-            stored.get(Owner(site_id=domain.site_id)),
-            domain.hostname,
+    domain_tls = {
+        item.domain.hostname: _host_tls(
+            item.strategy,
+            serve(item.certificate),
+            item.site.redirect_https,
+            item.site.hsts_max_age or 0,
         )
-        domain_tls[domain.hostname] = _host_tls(
-            strategy, serve(cert), own.redirect_https, own.hsts_max_age or 0
-        )
-    return TlsRouting(
-        base_tls,
-        site_tls,
-        domain_tls,
-        tuple(opened.values()),
-        base_cert,
-    )
+        for item in served.domains
+    }
+    return TlsRouting(base_tls, site_tls, domain_tls, tuple(opened.values()), base_cert)
 
 
 async def routing_state(settings: Settings, store: Store, box: SecretBox) -> RoutingState:

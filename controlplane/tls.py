@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, cast, get_args
 
 from controlplane.certificates import CertificateInfo, check_certificate, covers
+from controlplane.domains import stored_hostname
 from controlplane.errors import Forbidden, Invalid, NotFound
 from controlplane.models import Site, User
 from controlplane.secrets import Secret, SecretBox
@@ -40,11 +41,6 @@ def site_strategy(base: BaseTls, site: SiteTls | None) -> Strategy:
     if site is not None and site.strategy is not None:
         return site.strategy
     return base.strategy if base.strategy in ISSUING else "none"
-
-
-def domain_strategy(domain: DomainTls, site_default: Strategy) -> Strategy:
-    """A custom domain's strategy: its own, else its site's."""
-    return domain.strategy or site_default
 
 
 def in_use(strategy: Strategy, certificate: StoredCertificate | None) -> bool:
@@ -244,9 +240,9 @@ class Tls:
         """Set one verified custom domain's own strategy (null: the site's); upload its
         certificate."""
         site = await self.sites.get(actor, site_name)
+        stored = stored_hostname(hostname, self.base_domain)
         domain = next(
-            (d for d in await self.store.domain_tls(site.id) if d.hostname == hostname.lower()),
-            None,
+            (d for d in await self.store.domain_tls(site.id) if d.hostname == stored), None
         )
         if domain is None:
             raise NotFound(
@@ -271,22 +267,23 @@ class Tls:
         """Check and keep an uploaded certificate (off the event loop); an upload strategy
         without one needs one stored already (the owner's, or the fallback's: a domain's site)."""
         if change.upload is None:
+            if change.strategy not in UPLOADED:
+                return
             current = await self.store.certificate(owner)
-            if fallback is not None and not in_use("custom", current):
+            if fallback is not None and not (current and current.source == "upload"):
                 current = await self.store.certificate(fallback)
-            if change.strategy in UPLOADED and not in_use(change.strategy, current):
+            if current is None or current.source != "upload":
                 raise Invalid(
                     f"the {change.strategy} strategy needs a certificate and key",
                     code="certificate_required",
                 )
-            if current is not None and current.source == "upload" and change.strategy in UPLOADED:
-                # The names must still be covered (a domain may have been added meanwhile).
-                missing = [host for host in hostnames if not covers(current.names, host)]
-                if missing:
-                    raise Invalid(
-                        f"the certificate does not cover {', '.join(missing)}",
-                        code="names_do_not_cover",
-                    )
+            # The names must still be covered (a domain may have been added meanwhile).
+            missing = [host for host in hostnames if not covers(current.names, host)]
+            if missing:
+                raise Invalid(
+                    f"the certificate does not cover {', '.join(missing)}",
+                    code="names_do_not_cover",
+                )
             return
         upload = change.upload
         info = await asyncio.to_thread(
@@ -303,57 +300,98 @@ class Tls:
     async def _base_status(self) -> tuple[BaseTls, HostsStatus]:
         base = await self.store.base_tls()
         certificate = await self.store.certificate(BASE)
-        return base, HostsStatus(
+        return base, self._base_view(
+            base, certificate if in_use(base.strategy, certificate) else None
+        )
+
+    def _base_view(self, base: BaseTls, certificate: StoredCertificate | None) -> HostsStatus:
+        """The base domain's status (certificate: the one its strategy serves)."""
+        wharf = base.strategy == "wharf"
+        return HostsStatus(
             base_hostnames(self.base_domain),
             base.strategy,
             base.strategy,
-            certificate if in_use(base.strategy, certificate) else None,
-            base.last_error if base.strategy == "wharf" else None,
-            base.retry_at if base.strategy == "wharf" else None,
+            certificate,
+            base.last_error if wharf else None,
+            base.retry_at if wharf else None,
         )
 
     async def _site_view(self, site: Site) -> SiteTlsView:
-        base, base_status = await self._base_status()
-        settings = (await self.store.site_tls()).get(site.id, (site.name, SiteTls()))[1]
+        served = await served_tls(self.store, site.id)
+        base = served.base
+        settings = served.sites.get(site.id, (site.name, SiteTls()))[1]
         default = site_strategy(base, settings)
-        certificates = {cert.owner: cert for cert in await self.store.certificates()}
-        site_upload = certificates.get(Owner(site_id=site.id))
         domains = []
-        for domain in await self.store.domain_tls(site.id):
-            effective = domain_strategy(domain, default)
-            own = certificates.get(Owner(domain_id=domain.domain_id))
-            serving = domain_certificate(effective, own, site_upload, domain.hostname)
+        for item in served.domains:
+            domain, effective = item.domain, item.strategy
             wharf = effective == "wharf"
             error = domain.last_error if wharf else None
-            if effective in UPLOADED and serving is None:
+            if effective in UPLOADED and item.certificate is None:
                 error = f"no uploaded certificate covers {domain.hostname}: upload one for it"
             domains.append(
                 HostsStatus(
                     (domain.hostname,),
                     domain.strategy,
                     effective,
-                    serving,
+                    item.certificate,
                     error,
                     domain.retry_at if wharf else None,
                 )
             )
+        site_upload = served.certificates.get(Owner(site_id=site.id))
         return SiteTlsView(
             settings,
             default,
             settings.redirect_https,
             base.hsts_max_age if settings.hsts_max_age is None else settings.hsts_max_age,
             site_upload if in_use(default, site_upload) else None,
-            base_status,
+            self._base_view(base, served.base_certificate),
             tuple(domains),
         )
 
 
-async def effective_domains(
-    store: Store, base: BaseTls, settings: dict[int, tuple[str, SiteTls]]
-) -> list[tuple[DomainTls, Strategy, SiteTls]]:
-    """Every verified custom domain with the strategy in effect and its site's TLS settings."""
-    found = []
-    for domain in await store.domain_tls():
-        own = settings.get(domain.site_id, ("", SiteTls()))[1]
-        found.append((domain, domain_strategy(domain, site_strategy(base, own)), own))
-    return found
+@dataclass(frozen=True)
+class ServedDomain:
+    """A verified custom domain: the strategy in effect and the certificate Wharf serves it with."""
+
+    domain: DomainTls
+    strategy: Strategy
+    site: SiteTls  # its site's settings
+    certificate: StoredCertificate | None
+
+
+@dataclass(frozen=True)
+class ServedTls:
+    """Every TLS choice as stored, resolved: what is in effect and which certificate serves."""
+
+    base: BaseTls
+    base_certificate: StoredCertificate | None  # the base domain's, when its strategy serves it
+    sites: dict[int, tuple[str, SiteTls]]  # site id -> (name, settings) of sites that set some
+    certificates: dict[Owner, StoredCertificate]  # every stored one, in use or not
+    domains: list[ServedDomain]
+
+
+async def served_tls(store: Store, site_id: int | None = None) -> ServedTls:
+    """The TLS of the base domain and of every verified custom domain (or one site's)."""
+    base = await store.base_tls()
+    stored = {cert.owner: cert for cert in await store.certificates()}
+    sites = await store.site_tls()
+    domains = []
+    for domain in await store.domain_tls(site_id):
+        own = sites.get(domain.site_id, ("", SiteTls()))[1]
+        strategy = domain.strategy or site_strategy(base, own)
+        certificate = domain_certificate(
+            strategy,
+            stored.get(Owner(domain_id=domain.domain_id)),
+            stored.get(Owner(site_id=domain.site_id)),
+            domain.hostname,
+        )
+        domains.append(ServedDomain(domain, strategy, own, certificate))
+    base_certificate = stored.get(BASE)
+    return ServedTls(
+        base,
+        base_certificate if in_use(base.strategy, base_certificate) else None,
+        sites,
+        stored,
+        domains,
+    )

@@ -57,7 +57,6 @@ class DomainTls:
 
     domain_id: int
     site_id: int
-    site: str
     hostname: str
     strategy: Strategy | None
     attempts: int
@@ -166,12 +165,11 @@ class TlsQueries(QueriesBase):
     async def domain_tls(self, site_id: int | None = None) -> list[DomainTls]:
         """Verified custom domains (of one site, or all) with their TLS state, by hostname."""
         rows = await self._all(
-            "SELECT d.id AS domain_id, d.site_id, s.name AS site, d.hostname,"
-            " d.tls_strategy AS strategy, d.tls_attempts AS attempts,"
-            " d.tls_retry_at AS retry_at, d.tls_error AS last_error"
-            " FROM domains d JOIN sites s ON s.id = d.site_id"
-            " WHERE d.verified_at IS NOT NULL AND (%(s)s::bigint IS NULL OR d.site_id = %(s)s)"
-            " ORDER BY d.hostname",
+            "SELECT id AS domain_id, site_id, hostname, tls_strategy AS strategy,"
+            " tls_attempts AS attempts, tls_retry_at AS retry_at, tls_error AS last_error"
+            " FROM domains"
+            " WHERE verified_at IS NOT NULL AND (%(s)s::bigint IS NULL OR site_id = %(s)s)"
+            " ORDER BY hostname",
             {"s": site_id},
         )
         return [DomainTls(**row) for row in rows]

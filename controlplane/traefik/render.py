@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from controlplane.certificates import covers
 from controlplane.names import HOST_PART_SEPARATOR, site_hosts
 from controlplane.secrets import Secret
 from controlplane.traefik.rules import host_rule, subdomain_rule
@@ -202,8 +203,7 @@ def render(state: RoutingState) -> dict[str, Any]:
         _render_gate(out, gate)
     if state.control_url and state.control_host:
         # HTTPS (and its redirect) only where the base domain's certificate covers the host.
-        parent = state.control_host.partition(".")[2]
-        covered = base in (state.control_host, parent)
+        covered = covers((base, f"*.{base}"), state.control_host)
         out.route(
             "wharf-controlplane",
             host_rule(state.control_host),

@@ -23,6 +23,7 @@ from controlplane.dns_providers import DnsProvider, DnsProviderError, provider_f
 from controlplane.domains import DomainOptions, Domains
 from controlplane.gates import GateOptions, Gates
 from controlplane.issuer import CertificateIssuer, IssuerOptions
+from controlplane.live_pointers import LivePointers
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.routing import Routing
@@ -118,6 +119,7 @@ class Services:
     accounts: Accounts
     sites: Sites
     deploys: Deploys
+    live_pointers: LivePointers
     routing: Routing
     domains: Domains
     gates: Gates
@@ -169,13 +171,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             on_change=routing.sync,
         )
+        deploys = Deploys(store, files, sites, archive_limits(settings))
         yield Services(
             settings=settings,
             store=store,
             files=files,
             accounts=accounts_for(settings, store),
             sites=sites,
-            deploys=Deploys(store, files, sites, archive_limits(settings)),
+            deploys=deploys,
+            live_pointers=LivePointers(store, files, deploys),
             routing=routing,
             domains=domains,
             gates=gates,
@@ -185,7 +189,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 
 
 async def run_background(services: Services, stop: asyncio.Event) -> None:
-    """The build worker, the retention loop and the certificate issuer, until stop is set."""
+    """The build worker, retention, the certificate issuer and the live-pointer reconcile,
+    until stop is set."""
     settings = services.settings
     worker = BuildWorker(
         services.store,
@@ -206,6 +211,7 @@ async def run_background(services: Services, stop: asyncio.Event) -> None:
         worker.run(stop),
         retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
         services.issuer.run(stop, settings.tls_check_interval),
+        services.live_pointers.run(stop, settings.reconcile_interval),
     )
 
 
@@ -224,19 +230,21 @@ def create_app(settings: Settings) -> web.Application:
             app[GATES] = services.gates
             app[TLS] = services.tls
             app[ROUTING] = services.routing
-            await services.deploys.reconcile()
+            await services.live_pointers.reconcile()
             timeout = aiohttp.ClientTimeout(total=5, connect=2)
             app[HTTP] = aiohttp.ClientSession(timeout=timeout)
             stop = asyncio.Event()
-            background = (
-                asyncio.create_task(run_background(services, stop)) if settings.worker else None
+            # Without a worker here, the live pointers are still watched from this process.
+            background = asyncio.create_task(
+                run_background(services, stop)
+                if settings.worker
+                else services.live_pointers.run(stop, settings.reconcile_interval)
             )
             yield
             await app[HTTP].close()
             stop.set()
-            if background is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
 
     app.cleanup_ctx.append(resources)
     add_routes(app)

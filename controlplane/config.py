@@ -353,6 +353,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("failed_retention_days", parse_positive_int, "7", "Days a failed deploy is kept."),
     Setting("retention_interval", parse_positive_int, "300", "Seconds between retention runs."),
     Setting(
+        "reconcile_interval",
+        parse_positive_int,
+        "5",
+        "Seconds between checks that every live symlink names the deploy the database says.",
+    ),
+    Setting(
         "acme_directory",
         str,
         "https://acme-v02.api.letsencrypt.org/directory",
@@ -470,6 +476,7 @@ class Settings:
     retention_pro: int
     failed_retention_days: int
     retention_interval: int
+    reconcile_interval: int
     acme_directory: str
     acme_email: str | None
     acme_ca_bundle: str | None

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from controlplane.archive import ArchiveLimits, ArchiveRejected, inspect_archive
 from controlplane.errors import Conflict, Invalid, NotFound, WharfError
+from controlplane.faults import crash_point
 from controlplane.flags import flags_to_json, parse_flags
 from controlplane.models import ENVIRONMENTS, Deploy, Environment, LogLine, PublishEvent, Site, User
 from controlplane.releases import ReleaseFiles
 from controlplane.sites import Sites
 from controlplane.store import Store
+from controlplane.store.deploys import PUBLISHABLE
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +128,30 @@ class Deploys:
     async def publish_deploy(
         self, site: Site, deploy_id: str, actor_id: int | None, kind: str
     ) -> PublishEvent:
-        """Publish: database rows first, then the symlink, under the site's publish lock."""
+        """Publish under the site's lock: check the deploy and its files, commit, swap."""
+        async with self.store.site_lock(site.id):
+            return await self.publish_locked(site, deploy_id, actor_id, kind)
+
+    async def publish_locked(
+        self, site: Site, deploy_id: str, actor_id: int | None, kind: str, reason: str | None = None
+    ) -> PublishEvent:
+        """Publish while the caller holds the site's lock (the reconcile's repairs do)."""
         deploy = await self.store.get_deploy(site.id, deploy_id)
         if deploy is None:
             raise NotFound(f"no deploy {deploy_id!r} on this site", code="deploy_not_found")
-
-        async def swap(previous: str | None) -> None:
-            await asyncio.to_thread(self.files.activate, site.name, deploy.environment, deploy_id)
-
+        if deploy.pruned_at is not None:
+            raise Conflict("this deploy's files were removed by retention", code="deploy_pruned")
+        if deploy.status not in PUBLISHABLE:
+            raise Conflict(f"a {deploy.status} deploy cannot be published", code="deploy_not_ready")
+        # Retention cannot remove files while we hold the lock, so this check stays true
+        # until the swap; files lost another way are refused here, never half-published.
+        if not await asyncio.to_thread(self.files.release_complete, site.name, deploy_id):
+            raise Conflict("this deploy's files are missing on disk", code="deploy_files_missing")
         event = await self.store.publish(
-            site.id, deploy_id, kind=kind, actor_id=actor_id, swap=swap
+            site.id, deploy_id, kind=kind, actor_id=actor_id, reason=reason
         )
+        crash_point("publish_after_commit")
+        await asyncio.to_thread(self.files.activate, site.name, deploy.environment, deploy_id)
         log.info(
             "deploy published",
             extra={"site": site.name, "deploy": deploy_id, "from": event.from_deploy, "kind": kind},
@@ -180,27 +195,3 @@ class Deploys:
         """Every publish and rollback of a site, newest first."""
         site = await self.sites.get(actor, site_name)
         return await self.store.publish_events(site.id)
-
-    async def reconcile(self) -> int:
-        """Make every live symlink name the deploy the database says is live; returns fixes."""
-        fixed = 0
-        live = {(site, env): deploy for site, env, deploy in await self.store.live_deploys()}
-        for site in await asyncio.to_thread(self.files.site_names_on_disk):
-            for env in ENVIRONMENTS:
-                if (site, env) not in live and self.files.live_deploy(site, env) is not None:
-                    await asyncio.to_thread(self.files.deactivate, site, env)
-                    fixed += 1
-        for (site, environment), deploy_id in live.items():
-            if self.files.live_deploy(site, environment) == deploy_id:
-                continue
-            try:
-                await asyncio.to_thread(self.files.activate, site, environment, deploy_id)
-                fixed += 1
-            except FileNotFoundError:
-                log.error(
-                    "a live deploy has no release files",
-                    extra={"site": site, "deploy": deploy_id},
-                )
-        if fixed:
-            log.warning("live pointers reconciled with the database", extra={"fixed": fixed})
-        return fixed

@@ -101,6 +101,7 @@ class PublishEvent:
     to_deploy: str
     actor_id: int | None
     created_at: datetime
+    reason: str | None = None  # why the reconcile published on its own (kind 'repair')
 
 
 @dataclass(frozen=True)

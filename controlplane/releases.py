@@ -8,11 +8,13 @@ Layout under the data directory (the edge reads only `live/` and `releases/`):
     live/<site>/<environment>            symlink -> ../../releases/<site>/<deploy>
     staging/                             builds in progress (renamed into releases/ when done)
     uploads/                             uploads being received
+    trash/                               pruned releases renamed out of releases/, being deleted
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -32,10 +34,12 @@ class ReleaseFiles:
         self.live = self.root / "live"
         self.staging = self.root / "staging"
         self.uploads = self.root / "uploads"
+        self.trash = self.root / "trash"
 
     def ensure_dirs(self) -> None:
         """Create the top-level folders."""
-        for folder in (self.artifacts, self.releases, self.live, self.staging, self.uploads):
+        folders = (self.artifacts, self.releases, self.live, self.staging, self.uploads, self.trash)
+        for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
 
     def artifact_path(self, site: str, deploy_id: str) -> Path:
@@ -102,11 +106,49 @@ class ReleaseFiles:
         except (FileNotFoundError, OSError):
             return None
 
-    def remove_release(self, site: str, deploy_id: str) -> None:
-        """Delete a release tree and its artifact."""
-        remove_tree(self.release_path(site, deploy_id))
+    def release_complete(self, site: str, deploy_id: str) -> bool:
+        """Whether a release has what the edge needs (manifest, rules, site folder): 3 stats."""
+        release = self.release_path(site, deploy_id)
+        return (
+            (release / "manifest.json").is_file()
+            and (release / "rules.json").is_file()
+            and (release / "site").is_dir()
+        )
+
+    def release_intact(self, site: str, deploy_id: str) -> bool:
+        """Whether a release is complete and every file its manifest lists is there, same size."""
+        if not self.release_complete(site, deploy_id):
+            return False
+        release = self.release_path(site, deploy_id)
+        try:
+            manifest = json.loads((release / "manifest.json").read_text())
+            for entry in manifest["files"]:
+                if (release / "site" / entry["path"]).lstat().st_size != entry["size"]:
+                    return False
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return True
+
+    def live_environments_of(self, site: str, deploy_id: str) -> list[str]:
+        """The environments whose live symlink names this deploy."""
+        return [env for env in ENVIRONMENTS if self.live_deploy(site, env) == deploy_id]
+
+    def retire_release(self, site: str, deploy_id: str) -> Path | None:
+        """Rename a release out of releases/ into trash/ (instant) and drop its artifact; the
+        caller deletes the returned tree at leisure, outside any lock."""
         with contextlib.suppress(FileNotFoundError):
             self.artifact_path(site, deploy_id).unlink()
+        self.trash.mkdir(parents=True, exist_ok=True)
+        target = self.trash / f"{site}-{deploy_id}-{secrets.token_hex(4)}"
+        try:
+            os.rename(self.release_path(site, deploy_id), target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    def remove_release(self, site: str, deploy_id: str) -> None:
+        """Delete a release tree and its artifact."""
+        remove_tree(self.retire_release(site, deploy_id) or self.release_path(site, deploy_id))
 
     def remove_site(self, site: str) -> None:
         """Delete everything of a site: live links first, so nothing serves half-deleted files."""
@@ -135,11 +177,12 @@ class ReleaseFiles:
         """Remove staging and upload leftovers older than the limit (builds of dead workers)."""
         removed = 0
         cutoff = time.time() - older_than_seconds
-        for folder in (self.staging, self.uploads):
+        for folder in (self.staging, self.uploads, self.trash):
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
-                if entry.lstat().st_mtime < cutoff:
+                # Everything in trash/ is garbage whatever its age (a crash mid-delete left it).
+                if folder == self.trash or entry.lstat().st_mtime < cutoff:
                     remove_tree(entry)
                     removed += 1
         return removed

@@ -197,10 +197,11 @@ CREATE TABLE publish_events (
     from_deploy text,
     to_deploy text NOT NULL,
     actor_id bigint,
-    created_at timestamp with time zone NOT NULL DEFAULT now()
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    reason text
 );
 ALTER TABLE publish_events ADD CONSTRAINT publish_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id) ON DELETE SET NULL;
-ALTER TABLE publish_events ADD CONSTRAINT publish_events_kind_check CHECK ((kind = ANY (ARRAY['publish'::text, 'auto_publish'::text, 'rollback'::text])));
+ALTER TABLE publish_events ADD CONSTRAINT publish_events_kind_check CHECK ((kind = ANY (ARRAY['publish'::text, 'auto_publish'::text, 'rollback'::text, 'repair'::text])));
 ALTER TABLE publish_events ADD CONSTRAINT publish_events_pkey PRIMARY KEY (id);
 ALTER TABLE publish_events ADD CONSTRAINT publish_events_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
 CREATE UNIQUE INDEX publish_events_pkey ON public.publish_events USING btree (id);

@@ -93,7 +93,6 @@ class BuildWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and build jobs until stop is set; a running build is finished or handed back."""
         await asyncio.to_thread(self.files.ensure_dirs)
-        await self.deploys.reconcile()
         await self.publish_missed()
         async with self.store.job_notifications() as wait_for_job:
             log.info("build worker started", extra={"worker": self.name})

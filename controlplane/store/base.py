@@ -47,3 +47,38 @@ class QueriesBase:
             await cur.execute(sql, params or {})
             count: int = cur.rowcount
             return count
+
+    @asynccontextmanager
+    async def _advisory_lock(
+        self, key: int, sub: int | None = None, *, wait: bool = True
+    ) -> AsyncIterator[bool]:
+        """Hold a session advisory lock for the block; yields whether it is held.
+
+        Session-level, so the lock spans work outside any transaction (a symlink swap, file
+        removal). When it cannot be released cleanly (cancelled, connection lost) the connection
+        is closed, which ends the session and frees the lock: no pooled connection keeps one.
+        """
+        args = "%(k)s" if sub is None else "%(k)s::integer, %(s)s::integer"
+        params = {"k": key, "s": sub}
+        async with self.pool.acquire() as conn:
+            cur = await conn.cursor()
+            try:
+                if wait:
+                    await cur.execute(f"SELECT pg_advisory_lock({args})", params)
+                    held = True
+                else:
+                    await cur.execute(f"SELECT pg_try_advisory_lock({args})", params)
+                    (held,) = await cur.fetchone()
+            except BaseException:
+                conn.close()
+                raise
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    try:
+                        await cur.execute(f"SELECT pg_advisory_unlock({args})", params)
+                    except BaseException:
+                        conn.close()
+                        raise
+                cur.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg2.extras
@@ -15,6 +15,11 @@ from controlplane.models import BuildJob, Deploy, LogLine, PublishEvent
 from controlplane.store.base import QueriesBase
 
 JOBS_CHANNEL = "wharf_build_jobs"
+PUBLISH_CHANNEL = "wharf_publishes"
+# wait(seconds) -> the payloads notified in that time, [] when none came.
+Waiter = Callable[[float], Awaitable[list[str]]]
+# Statuses a publish or rollback may make live.
+PUBLISHABLE = ("ready", "superseded", "live")
 _DEPLOY_SELECT = (
     "SELECT d.id, d.site_id, s.name AS site_name, d.environment, d.status, d.error,"
     " d.created_by, d.created_at, d.started_at, d.finished_at, d.published_at, d.pinned,"
@@ -23,6 +28,7 @@ _DEPLOY_SELECT = (
 )
 # Any fixed number, distinct from the migration lock; the second key is the site id.
 _PUBLISH_LOCK_CLASS = 0x57485042
+_RECONCILE_LOCK_ID = 0x5748_4152_464C_4956  # "WHARFLIV"
 
 
 class DeployQueries(QueriesBase):
@@ -197,25 +203,36 @@ class DeployQueries(QueriesBase):
         assert row is not None
         return int(row["n"])
 
+    def job_notifications(self) -> AbstractAsyncContextManager[Waiter]:
+        """Listen for new jobs; yields wait(seconds) -> the notifications of that time."""
+        return self.notifications(JOBS_CHANNEL)
+
+    def publish_notifications(self) -> AbstractAsyncContextManager[Waiter]:
+        """Listen for publishes; yields wait(seconds) -> names of sites published in that time."""
+        return self.notifications(PUBLISH_CHANNEL)
+
     @asynccontextmanager
-    async def job_notifications(self) -> AsyncIterator[Callable[[float], Awaitable[bool]]]:
-        """Listen for new jobs; yields wait(seconds) -> True when notified in that time."""
+    async def notifications(self, channel: str) -> AsyncIterator[Waiter]:
+        """Listen on a channel; yields wait(seconds) -> payloads notified in that time."""
         async with self.pool.acquire() as conn:
             async with conn.cursor() as cur:
-                await cur.execute(f"LISTEN {JOBS_CHANNEL}")
+                await cur.execute(f"LISTEN {channel}")
 
-            async def wait(seconds: float) -> bool:
-                try:
-                    await asyncio.wait_for(conn.notifies.get(), seconds)
-                except TimeoutError:
-                    return False
-                except Exception:
-                    # The listening connection died (database restart): fall back to polling.
-                    await asyncio.sleep(seconds)
-                    return False
+            async def wait(seconds: float) -> list[str]:
+                payloads = []
+                if conn.notifies.empty():
+                    try:
+                        first = await asyncio.wait_for(conn.notifies.get(), seconds)
+                    except TimeoutError:
+                        return []
+                    except Exception:
+                        # The listening connection died (database restart): poll instead.
+                        await asyncio.sleep(seconds)
+                        return []
+                    payloads.append(first.payload)
                 while not conn.notifies.empty():
-                    conn.notifies.get_nowait()
-                return True
+                    payloads.append(conn.notifies.get_nowait().payload)
+                return payloads
 
             try:
                 yield wait
@@ -223,7 +240,7 @@ class DeployQueries(QueriesBase):
                 # The connection may be gone (database restarted); the pool discards it then.
                 with contextlib.suppress(Exception):
                     async with conn.cursor() as cur:
-                        await cur.execute(f"UNLISTEN {JOBS_CHANNEL}")
+                        await cur.execute(f"UNLISTEN {channel}")
 
     # Build logs
 
@@ -260,6 +277,22 @@ class DeployQueries(QueriesBase):
 
     # Publishing
 
+    def reconcile_lock(self) -> AbstractAsyncContextManager[bool]:
+        """The live-pointer reconcile's lock, when no other process holds it; whether held."""
+        return self._advisory_lock(_RECONCILE_LOCK_ID, wait=False)
+
+    @asynccontextmanager
+    async def site_lock(self, site_id: int) -> AsyncIterator[None]:
+        """Hold the site's publish lock, across processes, for the block.
+
+        Publishing, rollback, retention and the live-pointer reconcile of one site take it, so
+        a deploy cannot be pruned between a publish's checks and its symlink swap, and swaps
+        happen in commit order. An advisory lock rather than row locks: it must also cover the
+        symlink swap and the file removal, which happen outside any transaction.
+        """
+        async with self._advisory_lock(_PUBLISH_LOCK_CLASS, site_id):
+            yield
+
     async def publish(
         self,
         site_id: int,
@@ -267,73 +300,62 @@ class DeployQueries(QueriesBase):
         *,
         kind: str,
         actor_id: int | None,
-        swap: Callable[[str | None], Awaitable[None]],
+        reason: str | None = None,
     ) -> PublishEvent:
-        """Make a deploy live in its environment, then run swap(previous) before anyone else may.
-
-        A session advisory lock per site serialises publishers across processes, so the
-        symlink swaps happen in the same order as the commits.
-        """
-        lock = {"c": _PUBLISH_LOCK_CLASS, "s": site_id}
-        async with (
-            self.pool.acquire() as conn,
-            conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
-        ):
-            await cur.execute("SELECT pg_advisory_lock(%(c)s, %(s)s::integer)", lock)
-            try:
-                async with cur.begin():
-                    event = await self._publish_rows(cur, site_id, deploy_id, kind, actor_id)
-                await swap(event.from_deploy)
-                return event
-            finally:
-                await cur.execute("SELECT pg_advisory_unlock(%(c)s, %(s)s::integer)", lock)
-
-    async def _publish_rows(
-        self, cur: Any, site_id: int, deploy_id: str, kind: str, actor_id: int | None
-    ) -> PublishEvent:
-        await cur.execute(
-            "SELECT d.status, d.environment, d.pruned_at, s.name FROM deploys d"
-            " JOIN sites s ON s.id = d.site_id WHERE d.id = %(id)s AND d.site_id = %(s)s",
-            {"id": deploy_id, "s": site_id},
-        )
-        target = await cur.fetchone()
-        if target is None:
-            raise NotFound("no such deploy", code="deploy_not_found")
-        if target["pruned_at"] is not None:
-            raise Conflict("this deploy's files were removed by retention", code="deploy_pruned")
-        if target["status"] not in ("ready", "superseded", "live"):
-            raise Conflict(
-                f"a {target['status']} deploy cannot be published", code="deploy_not_ready"
-            )
-        await cur.execute(
-            "SELECT id FROM deploys WHERE site_id = %(s)s AND environment = %(env)s"
-            " AND status = 'live' FOR UPDATE",
-            {"s": site_id, "env": target["environment"]},
-        )
-        current = await cur.fetchone()
-        previous = current["id"] if current else None
-        if previous != deploy_id:
+        """Commit a deploy as live in its environment and record the event (hold site_lock)."""
+        async with self._cursor(transaction=True) as cur:
             await cur.execute(
-                "UPDATE deploys SET status = 'superseded' WHERE id = %(id)s", {"id": previous}
+                "SELECT d.status, d.environment, d.pruned_at, s.name FROM deploys d"
+                " JOIN sites s ON s.id = d.site_id WHERE d.id = %(id)s AND d.site_id = %(s)s"
+                " FOR UPDATE OF d",
+                {"id": deploy_id, "s": site_id},
             )
+            target = await cur.fetchone()
+            if target is None:
+                raise NotFound("no such deploy", code="deploy_not_found")
+            if target["pruned_at"] is not None:
+                raise Conflict(
+                    "this deploy's files were removed by retention", code="deploy_pruned"
+                )
+            if target["status"] not in PUBLISHABLE:
+                raise Conflict(
+                    f"a {target['status']} deploy cannot be published", code="deploy_not_ready"
+                )
             await cur.execute(
-                "UPDATE deploys SET status = 'live', published_at = now() WHERE id = %(id)s",
-                {"id": deploy_id},
+                "SELECT id FROM deploys WHERE site_id = %(s)s AND environment = %(env)s"
+                " AND status = 'live' FOR UPDATE",
+                {"s": site_id, "env": target["environment"]},
             )
-        await cur.execute(
-            "INSERT INTO publish_events (site_id, environment, kind, from_deploy, to_deploy,"
-            " actor_id) VALUES (%(s)s, %(env)s, %(kind)s, %(from)s, %(to)s, %(actor)s)"
-            " RETURNING id, environment, kind, from_deploy, to_deploy, actor_id, created_at",
-            {
-                "s": site_id,
-                "env": target["environment"],
-                "kind": kind,
-                "from": previous,
-                "to": deploy_id,
-                "actor": actor_id,
-            },
-        )
-        row = await cur.fetchone()
+            current = await cur.fetchone()
+            previous = current["id"] if current else None
+            if previous != deploy_id:
+                await cur.execute(
+                    "UPDATE deploys SET status = 'superseded' WHERE id = %(id)s", {"id": previous}
+                )
+                await cur.execute(
+                    "UPDATE deploys SET status = 'live', published_at = now() WHERE id = %(id)s",
+                    {"id": deploy_id},
+                )
+            await cur.execute(
+                "INSERT INTO publish_events (site_id, environment, kind, from_deploy, to_deploy,"
+                " actor_id, reason) VALUES (%(s)s, %(env)s, %(kind)s, %(from)s, %(to)s,"
+                " %(actor)s, %(reason)s) RETURNING id, environment, kind, from_deploy,"
+                " to_deploy, actor_id, reason, created_at",
+                {
+                    "s": site_id,
+                    "env": target["environment"],
+                    "kind": kind,
+                    "from": previous,
+                    "to": deploy_id,
+                    "actor": actor_id,
+                    "reason": reason,
+                },
+            )
+            row = await cur.fetchone()
+            # Delivered at commit: the reconciler checks this site's pointers, in any process.
+            await cur.execute(
+                f"SELECT pg_notify('{PUBLISH_CHANNEL}', %(n)s)", {"n": target["name"]}
+            )
         return PublishEvent(site_name=target["name"], **row)
 
     async def previous_live_deploy(self, site_id: int, environment: str) -> str | None:
@@ -351,7 +373,7 @@ class DeployQueries(QueriesBase):
         """A site's publishes and rollbacks, newest first."""
         rows = await self._all(
             "SELECT e.id, s.name AS site_name, e.environment, e.kind, e.from_deploy,"
-            " e.to_deploy, e.actor_id, e.created_at FROM publish_events e"
+            " e.to_deploy, e.actor_id, e.reason, e.created_at FROM publish_events e"
             " JOIN sites s ON s.id = e.site_id WHERE e.site_id = %(s)s"
             " ORDER BY e.id DESC LIMIT %(n)s",
             {"s": site_id, "n": limit},
@@ -386,6 +408,15 @@ class DeployQueries(QueriesBase):
         )
         return [(row["name"], row["environment"], row["id"]) for row in rows]
 
+    async def live_deploy_id(self, site_id: int, environment: str) -> str | None:
+        """The deploy the database says is live in one environment of a site."""
+        row = await self._one(
+            "SELECT id FROM deploys WHERE site_id = %(s)s AND environment = %(env)s"
+            " AND status = 'live'",
+            {"s": site_id, "env": environment},
+        )
+        return row["id"] if row else None
+
     async def set_pinned(self, site_id: int, deploy_id: str, pinned: bool) -> None:
         """Pin a deploy (retention never removes it) or unpin it."""
         updated = await self._execute(
@@ -397,12 +428,12 @@ class DeployQueries(QueriesBase):
 
     # Retention
 
-    async def prunable_deploys(self, keep_free: int, keep_pro: int) -> list[tuple[str, str]]:
-        """(site, deploy) of ready deploys past the newest N per site and environment."""
+    async def prunable_deploys(self, keep_free: int, keep_pro: int) -> list[tuple[int, str, str]]:
+        """(site id, site, deploy) of ready deploys past the newest N per site and environment."""
         rows = await self._all(
             """
-            SELECT name, id FROM (
-                SELECT s.name, d.id, s.tier, row_number() OVER (
+            SELECT site_id, name, id FROM (
+                SELECT d.site_id, s.name, d.id, s.tier, row_number() OVER (
                     PARTITION BY d.site_id, d.environment ORDER BY d.created_at DESC, d.id
                 ) AS newer
                 FROM deploys d JOIN sites s ON s.id = d.site_id
@@ -413,7 +444,7 @@ class DeployQueries(QueriesBase):
             """,
             {"free": keep_free, "pro": keep_pro},
         )
-        return [(row["name"], row["id"]) for row in rows]
+        return [(row["site_id"], row["name"], row["id"]) for row in rows]
 
     async def mark_pruned(self, deploy_id: str) -> bool:
         """Mark a deploy's files as removed (publishing it is refused from now on) and drop its
@@ -445,15 +476,16 @@ class DeployQueries(QueriesBase):
         """Delete a deploy row (its job, log and events go with it)."""
         await self._execute("DELETE FROM deploys WHERE id = %(id)s", {"id": deploy_id})
 
-    async def deploy_ids_by_site(self) -> dict[str, set[str]]:
-        """Every site with the ids of its unpruned deploys (files of others are orphans)."""
+    async def deploy_ids_by_site(self) -> dict[str, tuple[int, set[str]]]:
+        """Every site name with its id and the ids of its unpruned deploys (others' files are
+        orphans)."""
         rows = await self._all(
-            "SELECT s.name, d.id FROM sites s"
+            "SELECT s.id AS site_id, s.name, d.id FROM sites s"
             " LEFT JOIN deploys d ON d.site_id = s.id AND d.pruned_at IS NULL"
         )
-        found: dict[str, set[str]] = {}
+        found: dict[str, tuple[int, set[str]]] = {}
         for row in rows:
-            ids = found.setdefault(row["name"], set())
+            _, ids = found.setdefault(row["name"], (row["site_id"], set()))
             if row["id"]:
                 ids.add(row["id"])
         return found

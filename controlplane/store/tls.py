@@ -112,15 +112,8 @@ class TlsQueries(QueriesBase):
     @asynccontextmanager
     async def issuer_lock(self) -> AsyncIterator[bool]:
         """Hold the issuer's lock for the block when no other process holds it; whether held."""
-        async with self.pool.acquire() as conn, conn.cursor() as cur:
-            # Session-level: the pool's connection stays ours for the whole block.
-            await cur.execute("SELECT pg_try_advisory_lock(%(id)s)", {"id": _ISSUER_LOCK_ID})
-            (held,) = await cur.fetchone()
-            try:
-                yield bool(held)
-            finally:
-                if held:
-                    await cur.execute("SELECT pg_advisory_unlock(%(id)s)", {"id": _ISSUER_LOCK_ID})
+        async with self._advisory_lock(_ISSUER_LOCK_ID, wait=False) as held:
+            yield held
 
     async def base_tls(self) -> BaseTls:
         """The base domain's TLS row (the migration creates it)."""

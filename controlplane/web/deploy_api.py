@@ -66,6 +66,7 @@ def event_json(event: PublishEvent) -> dict[str, Any]:
         "from_deploy": event.from_deploy,
         "to_deploy": event.to_deploy,
         "actor_id": event.actor_id,
+        "reason": event.reason,
         "created_at": _iso(event.created_at),
     }
 

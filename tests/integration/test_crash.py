@@ -95,7 +95,7 @@ async def test_crash_sigkill_worker_many_times(
             # Whatever the moment of death, the link names a complete release...
             _assert_live_pointers_name_complete_releases(services)
             # ...and a start (which reconciles) makes the database and the link agree.
-            await services.deploys.reconcile()
+            await services.live_pointers.reconcile()
             await _database_agrees(services)
 
         # Let a worker finish everything left, then check every deploy ended somewhere sane.

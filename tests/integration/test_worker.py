@@ -133,11 +133,11 @@ async def test_worker_startup_reconciles_live_pointer(services: Services, tmp_pa
     assert services.files.live_deploy("blog", "production") == first
     # A crash between the commit and the swap leaves the link behind; a start puts it right.
     services.files.deactivate("blog", "production")
-    assert await services.deploys.reconcile() == 1
+    assert await services.live_pointers.reconcile() == 1
     assert services.files.live_deploy("blog", "production") == first
     other = new_deploy_id()
     services.files.live.joinpath("ghost").mkdir()
     (services.files.releases / "ghost" / other).mkdir(parents=True)
     services.files.activate("ghost", "production", other)
-    assert await services.deploys.reconcile() == 1
+    assert await services.live_pointers.reconcile() == 1
     assert services.files.live_deploy("ghost", "production") is None

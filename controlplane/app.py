@@ -36,7 +36,7 @@ from controlplane.web.domain_api import DOMAINS
 from controlplane.web.gate_api import GATES
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
-from controlplane.web.routing_status import HTTP
+from controlplane.web.routing_status import HTTP, check_wait
 from controlplane.web.tls_api import TLS
 from controlplane.worker import BuildWorker, WorkerOptions
 
@@ -88,9 +88,7 @@ def dns_provider_for(settings: Settings) -> DnsProvider | None:
         raise ConfigError(f"WHARF_DNS_PROVIDER: {exc}") from None
 
 
-def issuer_for(
-    settings: Settings, store: Store, box: SecretBox, routing: Routing
-) -> CertificateIssuer:
+def issuer_for(settings: Settings, store: Store, box: SecretBox) -> CertificateIssuer:
     """The certificate issuer of the wharf strategy, for these settings."""
     return CertificateIssuer(
         store,
@@ -105,7 +103,6 @@ def issuer_for(
             propagation_wait=float(settings.dns_propagation_wait),
             renew_before=timedelta(days=settings.tls_renew_days),
         ),
-        on_issued=routing.sync,
     )
 
 
@@ -136,15 +133,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     async with open_store(settings) as store:
         box = SecretBox(secret_key)
         routing = Routing(settings, store, box)
-        await routing.sync()
-        issuer = issuer_for(settings, store, box, routing)
-
-        async def tls_changed() -> None:
-            """Routing changed in a way that may need a certificate: render, then issue."""
-            await routing.sync()
-            issuer.wake()
-
-        sites = Sites(store, files, routing)
+        # Written before anything starts that reads it (wharf up's Traefik, the edge);
+        # confirmed by the first round of `run`, once Traefik is up.
+        await routing.reconcile(force=True, confirm=False)
+        issuer = issuer_for(settings, store, box)
+        # A change of routing may call for a certificate (a domain verified, a strategy set).
+        routing.listeners.append(issuer.wake)
+        sites = Sites(store, files)
         domains = Domains(
             store,
             sites,
@@ -156,7 +151,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 check_timeout=float(settings.domain_check_timeout),
                 http_check_address=settings.http_check_address,
             ),
-            on_change=tls_changed,
         )
         await domains.prune_challenges()
         gates = Gates(
@@ -169,29 +163,38 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 max_failures=settings.login_max_failures,
                 failure_window=settings.login_window,
             ),
-            on_change=routing.sync,
         )
         deploys = Deploys(store, files, sites, archive_limits(settings))
-        yield Services(
-            settings=settings,
-            store=store,
-            files=files,
-            accounts=accounts_for(settings, store),
-            sites=sites,
-            deploys=deploys,
-            live_pointers=LivePointers(store, files, deploys),
-            routing=routing,
-            domains=domains,
-            gates=gates,
-            tls=Tls(store, sites, box, settings.base_domain, on_change=tls_changed),
-            issuer=issuer,
-        )
+        try:
+            yield Services(
+                settings=settings,
+                store=store,
+                files=files,
+                accounts=accounts_for(settings, store),
+                sites=sites,
+                deploys=deploys,
+                live_pointers=LivePointers(store, files, deploys),
+                routing=routing,
+                domains=domains,
+                gates=gates,
+                tls=Tls(store, sites, box, settings.base_domain),
+                issuer=issuer,
+            )
+        finally:
+            await routing.close()
 
 
-async def run_background(services: Services, stop: asyncio.Event) -> None:
-    """The build worker, retention, the certificate issuer and the live-pointer reconcile,
-    until stop is set."""
+async def run_background(services: Services, stop: asyncio.Event, *, build: bool = True) -> None:
+    """Until stop is set: the routing and live-pointer reconcilers, and with build the build
+    worker, retention and the certificate issuer."""
     settings = services.settings
+    reconcilers = [
+        services.routing.run(stop, settings.routing_interval),
+        services.live_pointers.run(stop, settings.reconcile_interval),
+    ]
+    if not build:
+        await asyncio.gather(*reconcilers)
+        return
     worker = BuildWorker(
         services.store,
         services.files,
@@ -211,13 +214,13 @@ async def run_background(services: Services, stop: asyncio.Event) -> None:
         worker.run(stop),
         retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
         services.issuer.run(stop, settings.tls_check_interval),
-        services.live_pointers.run(stop, settings.reconcile_interval),
+        *reconcilers,
     )
 
 
 def create_app(settings: Settings) -> web.Application:
     """The control plane application; resources open on startup and close on cleanup."""
-    app = web.Application(middlewares=[observe, errors], client_max_size=MAX_JSON_BODY)
+    app = web.Application(middlewares=[observe, errors, check_wait], client_max_size=MAX_JSON_BODY)
     app[SETTINGS] = settings
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -234,12 +237,7 @@ def create_app(settings: Settings) -> web.Application:
             timeout = aiohttp.ClientTimeout(total=5, connect=2)
             app[HTTP] = aiohttp.ClientSession(timeout=timeout)
             stop = asyncio.Event()
-            # Without a worker here, the live pointers are still watched from this process.
-            background = asyncio.create_task(
-                run_background(services, stop)
-                if settings.worker
-                else services.live_pointers.run(stop, settings.reconcile_interval)
-            )
+            background = asyncio.create_task(run_background(services, stop, build=settings.worker))
             yield
             await app[HTTP].close()
             stop.set()

@@ -353,6 +353,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("failed_retention_days", parse_positive_int, "7", "Days a failed deploy is kept."),
     Setting("retention_interval", parse_positive_int, "300", "Seconds between retention runs."),
     Setting(
+        "routing_interval",
+        parse_positive_int,
+        "60",
+        "Seconds between routing rounds when no change is notified (a safety net).",
+    ),
+    Setting(
         "reconcile_interval",
         parse_positive_int,
         "5",
@@ -476,6 +482,7 @@ class Settings:
     retention_pro: int
     failed_retention_days: int
     retention_interval: int
+    routing_interval: int
     reconcile_interval: int
     acme_directory: str
     acme_email: str | None

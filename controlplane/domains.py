@@ -8,7 +8,6 @@ import re
 import secrets
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,17 +193,10 @@ class Domains:
         store: DomainQueries,
         sites: Sites,
         options: DomainOptions,
-        on_change: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
         self.sites = sites
         self.options = options
-        # Called when routing may change (a domain added, verified or removed).
-        self.on_change = on_change
-
-    async def _changed(self) -> None:
-        if self.on_change is not None:
-            await self.on_change()
 
     async def add(
         self, actor: User, site_name: str, hostname: object, environment: object = "production"
@@ -221,7 +213,6 @@ class Domains:
         except BaseException:
             await asyncio.to_thread((challenges / token).unlink, missing_ok=True)
             raise
-        await self._changed()
         return domain
 
     async def list(self, actor: User, site_name: str) -> list[Domain]:
@@ -254,7 +245,6 @@ class Domains:
         if domain is None:
             raise NotFound(f"{site.name} has no domain {hostname!r}", code="domain_not_found")
         await asyncio.to_thread((self.options.challenge_dir / domain.token).unlink, missing_ok=True)
-        await self._changed()
 
     async def verify(
         self, actor: User, site_name: str, hostname: str, method: object = None
@@ -287,8 +277,6 @@ class Domains:
         )
         if recorded is None:
             raise NotFound(f"{site.name} has no domain {hostname!r}", code="domain_not_found")
-        if verified_by is not None:
-            await self._changed()
         return recorded
 
     async def mark_verified(self, actor: User, site_name: str, hostname: str) -> Domain:
@@ -300,7 +288,6 @@ class Domains:
         marked = await self.store.mark_domain_verified(domain.id)
         if marked is None:
             raise NotFound(f"{site.name} has no domain {hostname!r}", code="domain_not_found")
-        await self._changed()
         return marked
 
     async def prune_challenges(self) -> int:

@@ -12,7 +12,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -281,14 +281,11 @@ class Gates:
         sites: Sites,
         key: bytes,
         options: GateOptions,
-        on_change: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
         self.sites = sites
         self.tokens = GateTokens(key)
         self.options = options
-        # Called after every change, so Traefik's config follows at once (routing.sync).
-        self.on_change = on_change
 
     # Owners
 
@@ -329,8 +326,6 @@ class Gates:
         else:
             password_hash = await auth.hash_password(validate_gate_password(password))
             await self.store.set_gate(site.id, env, "password", version, password_hash, [])
-        if self.on_change is not None:
-            await self.on_change()
         return (await self.list(actor, site_name))[env]
 
     async def share(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,13 +85,10 @@ class CertificateIssuer:
         store: Store,
         box: SecretBox,
         options: IssuerOptions,
-        on_issued: Callable[[], Awaitable[object]],
     ) -> None:
         self.store = store
         self.box = box
         self.options = options
-        # Re-renders routing so that Traefik serves the new certificate.
-        self.on_issued = on_issued
         self._client: AcmeClient | None = None
         self._wake = asyncio.Event()
 
@@ -150,8 +146,6 @@ class CertificateIssuer:
                 )
                 continue
             issued.append(order.label)
-        if issued:
-            await self.on_issued()
         return issued
 
     async def _issue(self, order: Order) -> None:

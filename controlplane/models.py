@@ -105,6 +105,17 @@ class PublishEvent:
 
 
 @dataclass(frozen=True)
+class RoutingProgress:
+    """The routing change counter, and the newest version written, confirmed and refused."""
+
+    version: int
+    written_version: int
+    confirmed_version: int
+    refused_version: int
+    refused_reason: str | None
+
+
+@dataclass(frozen=True)
 class LogLine:
     """One line of a deploy's build log."""
 

@@ -1,19 +1,27 @@
-"""Routing: after any change, the edge's host map and Traefik's config are rendered and written."""
+"""Routing: after any change, the edge's host map and Traefik's config are rendered, validated,
+written and confirmed, by one writer however many processes run."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from controlplane.config import Settings
 from controlplane.edge_config import EdgeConfigWriter
+from controlplane.models import RoutingProgress
 from controlplane.secrets import SecretBox
 from controlplane.store import Store
+from controlplane.store.base import Waiter
 from controlplane.store.tls import StoredCertificate, Strategy
 from controlplane.tls import served_tls
+from controlplane.traefik.api import TraefikApi
 from controlplane.traefik.render import GateRoute, HostTls, RoutingState, TlsCertificate
 from controlplane.traefik.sync import TraefikConfigWriter
+from controlplane.traefik.validate import InvalidConfig
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +90,9 @@ async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
     return TlsRouting(base_tls, site_tls, domain_tls, tuple(opened.values()), base_cert)
 
 
-async def routing_state(settings: Settings, store: Store, box: SecretBox) -> RoutingState:
+async def routing_state(
+    settings: Settings, store: Store, box: SecretBox, version: int = 0
+) -> RoutingState:
     """What Traefik's routing depends on: the settings, custom domains, gates and TLS."""
     verified = await store.verified_domains()
     gates = tuple(
@@ -116,11 +126,43 @@ async def routing_state(settings: Settings, store: Store, box: SecretBox) -> Rou
         default_certificate=tls.default_certificate,
         cert_resolver=settings.traefik_cert_resolver,
         wildcard_resolver=settings.traefik_wildcard_resolver,
+        version=version,
     )
 
 
+RoutingStateName = Literal["pending", "confirmed", "error"]
+# How long one round waits for Traefik's API to show what was written, and how often it asks.
+CONFIRM_SECONDS = 10.0
+POLL_SECONDS = 0.05
+# A burst of changes (a script adding many domains) is rendered once.
+DEBOUNCE_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class RoutingReport:
+    """Where a routing change stands: pending, confirmed by Traefik, or refused (with why)."""
+
+    state: RoutingStateName
+    version: int
+    error: str | None = None
+
+
+def report_for(progress: RoutingProgress, version: int) -> RoutingReport:
+    """The standing of the change numbered version, from the writer's progress."""
+    if progress.confirmed_version >= version:
+        return RoutingReport("confirmed", version)
+    if progress.written_version >= version or progress.refused_version < version:
+        return RoutingReport("pending", version)
+    return RoutingReport("error", version, progress.refused_reason)
+
+
 class Routing:
-    """Keeps `<data>/edge/config.json` and Traefik's dynamic file in step with the database."""
+    """Keeps `<data>/edge/config.json` and Traefik's dynamic file in step with the database.
+
+    Writes anywhere commit, count a change and NOTIFY (the store does it); every process runs
+    `run`, and whichever holds the writer lock renders, validates, writes and confirms through
+    Traefik's API. A refused config is recorded, never raised into the write that caused it.
+    """
 
     def __init__(self, settings: Settings, store: Store, box: SecretBox) -> None:
         self.settings = settings
@@ -129,15 +171,111 @@ class Routing:
         self.edge = EdgeConfigWriter(store, settings.data_dir)
         self.traefik = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
         self.routers: set[str] = set()
-        self._lock = asyncio.Lock()
+        # Woken on every routing change seen, in this process (the certificate issuer).
+        self.listeners: list[Callable[[], None]] = []
+        api = settings.traefik_api_url
+        self.traefik_api = TraefikApi(api) if api else None
 
-    async def sync(self) -> set[str]:
-        """Write both files from the current state (in order: a newer state is never overtaken)."""
-        async with self._lock:
-            await self.edge.sync()
-            self.routers = await self.traefik.sync(await self.state())
-            return self.routers
-
-    async def state(self) -> RoutingState:
+    async def state(self, version: int = 0) -> RoutingState:
         """The routing state as of now."""
-        return await routing_state(self.settings, self.store, self.box)
+        return await routing_state(self.settings, self.store, self.box, version)
+
+    async def reconcile(self, *, force: bool = False, confirm: bool = True) -> bool:
+        """One round, when this process is the writer and something is new (or force);
+        whether it wrote. Without confirm it does not wait for Traefik (at start-up)."""
+        async with self.store.routing_writer_lock() as writer:
+            if not writer:
+                return False
+            progress = await self.store.routing_progress()
+            version = progress.version
+            handled = max(progress.written_version, progress.refused_version)
+            if version <= handled and not force:
+                if confirm and progress.confirmed_version < progress.written_version == version:
+                    await self._confirm(version)  # an earlier round did not see it loaded
+                return False
+            # The version is read before the state, so the state holds every change up to it.
+            state = await self.state(version)
+            try:
+                await self.edge.sync()
+                routers = await self.traefik.sync(state)
+            except InvalidConfig as exc:
+                await self.store.record_routing_refused(version, str(exc))
+                return False
+            await self.store.record_routing_written(version)
+            self.routers = routers
+            log.info("routing written", extra={"version": version, "routers": len(routers)})
+            if confirm:
+                await self._confirm(version)
+            return True
+
+    async def _confirm(self, version: int) -> None:
+        """Record the version confirmed once Traefik's API shows it loaded (at once without
+        an API to ask: the file is in place)."""
+        if self.traefik_api is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + CONFIRM_SECONDS
+            while not await self.traefik_api.shows(version, self.routers):
+                if loop.time() >= deadline:
+                    log.warning("routing not confirmed by Traefik", extra={"version": version})
+                    return
+                await asyncio.sleep(POLL_SECONDS)
+        await self.store.record_routing_confirmed(version)
+
+    async def written_config(self) -> dict[str, Any] | None:
+        """The dynamic config as last written (by whichever process is the writer)."""
+        return await asyncio.to_thread(self.traefik.read)
+
+    async def report(self, version: int | None = None) -> RoutingReport:
+        """Where the change numbered version (default: the newest) stands."""
+        progress = await self.store.routing_progress()
+        return report_for(progress, progress.version if version is None else version)
+
+    async def wait(self, version: int, seconds: float) -> RoutingReport:
+        """The report once the change is confirmed or refused, or pending after seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (report := await self.report(version)).state == "pending":
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        return report
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        """Reconcile on every change notified, and every interval whatever happened, until stop.
+
+        The periodic round also covers a process that died between a write and its count.
+        """
+        async with self.store.routing_notifications() as wait_for_changes:
+            changes: list[str] = ["start"]  # a first round at once: confirm what start-up wrote
+            while not stop.is_set():
+                try:
+                    await self.reconcile(force=not changes)
+                except Exception:
+                    log.exception("routing round failed; the next change or round retries")
+                changes = await _until_notified_or_stopped(wait_for_changes, stop, interval)
+                for listener in self.listeners:
+                    listener()
+                if changes:
+                    await asyncio.sleep(DEBOUNCE_SECONDS)
+                    await wait_for_changes(0)  # drain the burst
+
+    async def close(self) -> None:
+        """Release the Traefik API client."""
+        if self.traefik_api is not None:
+            await self.traefik_api.close()
+
+
+async def _until_notified_or_stopped(
+    wait_for_changes: Waiter, stop: asyncio.Event, interval: float
+) -> list[str]:
+    """The notifications that came within interval; [] on a timeout or once stop is set."""
+    waiter = asyncio.ensure_future(wait_for_changes(interval))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if waiter.done():
+        return waiter.result()
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    return []

@@ -207,6 +207,19 @@ ALTER TABLE publish_events ADD CONSTRAINT publish_events_site_id_fkey FOREIGN KE
 CREATE UNIQUE INDEX publish_events_pkey ON public.publish_events USING btree (id);
 CREATE INDEX publish_events_site_idx ON public.publish_events USING btree (site_id, created_at DESC);
 
+CREATE TABLE routing_progress (
+    id boolean NOT NULL DEFAULT true,
+    version bigint NOT NULL DEFAULT 0,
+    written_version bigint NOT NULL DEFAULT 0,
+    confirmed_version bigint NOT NULL DEFAULT 0,
+    refused_version bigint NOT NULL DEFAULT 0,
+    refused_reason text,
+    updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE routing_progress ADD CONSTRAINT routing_progress_id_check CHECK (id);
+ALTER TABLE routing_progress ADD CONSTRAINT routing_progress_pkey PRIMARY KEY (id);
+CREATE UNIQUE INDEX routing_progress_pkey ON public.routing_progress USING btree (id);
+
 CREATE TABLE schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Any
 
 from controlplane.errors import Forbidden, Invalid, NotFound
 from controlplane.flags import validate_allowed_flags
@@ -15,14 +15,6 @@ from controlplane.store import Store
 TIERS = ("free", "pro")
 
 
-class RoutingSync(Protocol):
-    """Whatever re-renders routing after a change (the edge map, Traefik's file)."""
-
-    async def sync(self) -> object:
-        """Write routing for the current state."""
-        ...
-
-
 def _owner_filter(actor: User) -> int | None:
     """Admins see every site (None); members only their own."""
     return None if actor.is_admin else actor.id
@@ -31,10 +23,9 @@ def _owner_filter(actor: User) -> int | None:
 class Sites:
     """Site operations on behalf of a user."""
 
-    def __init__(self, store: Store, files: ReleaseFiles, routing: RoutingSync) -> None:
+    def __init__(self, store: Store, files: ReleaseFiles) -> None:
         self.store = store
         self.files = files
-        self.routing = routing
 
     async def create(self, actor: User, name: object) -> Site:
         """Create a site owned by the actor."""
@@ -42,9 +33,7 @@ class Sites:
         if await self.store.get_site(valid, None) is None:
             # Files left by an earlier site of this name (a crash mid-delete) must not reappear.
             await asyncio.to_thread(self.files.remove_site, valid)
-        site = await self.store.create_site(valid, actor.id)
-        await self.routing.sync()
-        return site
+        return await self.store.create_site(valid, actor.id)
 
     async def list(self, actor: User) -> list[Site]:
         """The sites the actor may see."""
@@ -78,13 +67,10 @@ class Sites:
                 raise Invalid(f"unknown setting {key!r}", code="invalid_setting")
         if not valid:
             return site
-        site = await self.store.update_site(site.id, valid)
-        await self.routing.sync()
-        return site
+        return await self.store.update_site(site.id, valid)
 
     async def delete(self, actor: User, name: str) -> None:
         """Delete a site, its deploys and all its files."""
         if not await self.store.delete_site(name, _owner_filter(actor)):
             raise NotFound(f"no site named {name!r}", code="site_not_found")
         await asyncio.to_thread(self.files.remove_site, name)
-        await self.routing.sync()

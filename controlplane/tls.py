@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast, get_args
@@ -185,14 +184,11 @@ class Tls:
         sites: Sites,
         box: SecretBox,
         base_domain: str,
-        on_change: Callable[[], Awaitable[object]],
     ) -> None:
         self.store = store
         self.sites = sites
         self.box = box
         self.base_domain = base_domain
-        # Re-renders routing and wakes the certificate issuer.
-        self.on_change = on_change
 
     async def base(self, actor: User) -> tuple[BaseTls, HostsStatus]:
         """The base domain's TLS (admins only)."""
@@ -210,7 +206,6 @@ class Tls:
         await self.store.set_base_tls(
             change.strategy, change.redirect_https, change.hsts_max_age or 0
         )
-        await self.on_change()
         return await self._base_status()
 
     async def site(self, actor: User, site_name: str) -> SiteTlsView:
@@ -231,7 +226,6 @@ class Tls:
         await self.store.set_site_tls(
             site.id, SiteTls(change.strategy, change.redirect_https, change.hsts_max_age)
         )
-        await self.on_change()
         return await self._site_view(site)
 
     async def set_domain(
@@ -258,7 +252,6 @@ class Tls:
             fallback=Owner(site_id=site.id),
         )
         await self.store.set_domain_tls_strategy(domain.domain_id, change.strategy)
-        await self.on_change()
         return await self._site_view(site)
 
     async def _store_upload(

@@ -20,7 +20,7 @@ from controlplane.app import create_app
 from controlplane.config import Settings, load_settings
 from controlplane.embedded_db import EmbeddedPostgres
 from controlplane.store import Store, open_pool
-from controlplane.web.keys import ACCOUNTS
+from controlplane.web.keys import ACCOUNTS, ROUTING
 
 ADMIN_EMAIL = "admin@example.test"
 ADMIN_PASSWORD = "admin-password-1"
@@ -165,3 +165,10 @@ async def make_member(
     )
     assert response.status == 201, await response.text()
     return await login(client, email, password)
+
+
+async def routed(client: TestClient) -> None:
+    """Wait until every routing change so far is written (or refused) by the app's reconciler."""
+    routing = client.server.app[ROUTING]
+    report = await routing.wait((await routing.report()).version, 15)
+    assert report.state != "pending", "routing was not written within 15 s"

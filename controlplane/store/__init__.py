@@ -15,6 +15,7 @@ from controlplane.store.deploys import DeployQueries
 from controlplane.store.domains import DomainQueries
 from controlplane.store.gates import GateQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
+from controlplane.store.routing import changes_routing
 from controlplane.store.tls import TlsQueries
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
@@ -128,6 +129,7 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
 
     # Sites (owner_id None means any owner: the caller is an admin)
 
+    @changes_routing
     async def create_site(self, name: str, owner_id: int) -> Site:
         """Insert a site; Conflict when the name is taken."""
         try:
@@ -159,6 +161,7 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         )
         return Site(**row) if row else None
 
+    @changes_routing
     async def update_site(self, site_id: int, changes: dict[str, Any]) -> Site:
         """Change a site's settings (only known columns; the service validated the values)."""
         allowed = {"tier", "auto_publish", "minify", "allowed_flags", "spa"}
@@ -171,6 +174,7 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         assert row is not None
         return Site(**row)
 
+    @changes_routing
     async def delete_site(self, name: str, owner_id: int | None) -> bool:
         """Delete the named site if visible to the owner; False when there was none."""
         deleted = await self._execute(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiopg
 import psycopg2.extras
 
+# wait(seconds) -> the payloads notified in that time, [] when none came.
+Waiter = Callable[[float], Awaitable[list[str]]]
 SITE_COLUMNS = "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa"
 
 
@@ -82,3 +86,39 @@ class QueriesBase:
                         conn.close()
                         raise
                 cur.close()
+
+    @asynccontextmanager
+    async def notifications(self, channel: str) -> AsyncIterator[Waiter]:
+        """Listen on a channel; yields wait(seconds) -> payloads notified in that time."""
+        async with self.pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute(f"LISTEN {channel}")
+
+            async def wait(seconds: float) -> list[str]:
+                payloads = []
+                if conn.notifies.empty():
+                    try:
+                        first = await asyncio.wait_for(conn.notifies.get(), seconds)
+                    except TimeoutError:
+                        return []
+                    except Exception:
+                        # asyncio.wait_for in 3.11 raises the inner error instead of the
+                        # cancellation when both happen at once: never sleep through a cancel.
+                        task = asyncio.current_task()
+                        if task is not None and task.cancelling():
+                            raise asyncio.CancelledError from None
+                        # The listening connection died (database restart): poll instead.
+                        await asyncio.sleep(seconds)
+                        return []
+                    payloads.append(first.payload)
+                while not conn.notifies.empty():
+                    payloads.append(conn.notifies.get_nowait().payload)
+                return payloads
+
+            try:
+                yield wait
+            finally:
+                # The connection may be gone (database restarted); the pool discards it then.
+                with contextlib.suppress(Exception):
+                    async with conn.cursor() as cur:
+                        await cur.execute(f"UNLISTEN {channel}")

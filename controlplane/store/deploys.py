@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -12,12 +10,10 @@ import psycopg2.extras
 
 from controlplane.errors import Conflict, NotFound
 from controlplane.models import BuildJob, Deploy, LogLine, PublishEvent
-from controlplane.store.base import QueriesBase
+from controlplane.store.base import QueriesBase, Waiter
 
 JOBS_CHANNEL = "wharf_build_jobs"
 PUBLISH_CHANNEL = "wharf_publishes"
-# wait(seconds) -> the payloads notified in that time, [] when none came.
-Waiter = Callable[[float], Awaitable[list[str]]]
 # Statuses a publish or rollback may make live.
 PUBLISHABLE = ("ready", "superseded", "live")
 _DEPLOY_SELECT = (
@@ -210,37 +206,6 @@ class DeployQueries(QueriesBase):
     def publish_notifications(self) -> AbstractAsyncContextManager[Waiter]:
         """Listen for publishes; yields wait(seconds) -> names of sites published in that time."""
         return self.notifications(PUBLISH_CHANNEL)
-
-    @asynccontextmanager
-    async def notifications(self, channel: str) -> AsyncIterator[Waiter]:
-        """Listen on a channel; yields wait(seconds) -> payloads notified in that time."""
-        async with self.pool.acquire() as conn:
-            async with conn.cursor() as cur:
-                await cur.execute(f"LISTEN {channel}")
-
-            async def wait(seconds: float) -> list[str]:
-                payloads = []
-                if conn.notifies.empty():
-                    try:
-                        first = await asyncio.wait_for(conn.notifies.get(), seconds)
-                    except TimeoutError:
-                        return []
-                    except Exception:
-                        # The listening connection died (database restart): poll instead.
-                        await asyncio.sleep(seconds)
-                        return []
-                    payloads.append(first.payload)
-                while not conn.notifies.empty():
-                    payloads.append(conn.notifies.get_nowait().payload)
-                return payloads
-
-            try:
-                yield wait
-            finally:
-                # The connection may be gone (database restarted); the pool discards it then.
-                with contextlib.suppress(Exception):
-                    async with conn.cursor() as cur:
-                        await cur.execute(f"UNLISTEN {channel}")
 
     # Build logs
 

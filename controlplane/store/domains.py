@@ -10,7 +10,7 @@ import psycopg2.errors
 
 from controlplane.errors import Conflict
 from controlplane.models import Environment
-from controlplane.store.base import QueriesBase
+from controlplane.store.routing import RoutingQueries, changes_routing
 
 VerifiedBy = Literal["dns", "http", "admin"]
 
@@ -41,9 +41,10 @@ class Domain:
         return self.verified_at is not None
 
 
-class DomainQueries(QueriesBase):
+class DomainQueries(RoutingQueries):
     """Custom-domain statements."""
 
+    @changes_routing
     async def create_domain(
         self, site_id: int, hostname: str, environment: str, token: str
     ) -> Domain:
@@ -79,6 +80,7 @@ class DomainQueries(QueriesBase):
         )
         return Domain(**row) if row else None
 
+    @changes_routing
     async def delete_domain(self, site_id: int, hostname: str) -> Domain | None:
         """Delete one domain of a site; the deleted row, or None when there was none."""
         row = await self._one(
@@ -99,8 +101,11 @@ class DomainQueries(QueriesBase):
             f" WHERE id = %(id)s RETURNING {_COLUMNS}",
             {"id": domain_id, "by": verified_by, "e": error},
         )
+        if verified_by is not None:  # a failed check changes nothing Traefik sees
+            await self.routing_changed()
         return Domain(**row) if row else None
 
+    @changes_routing
     async def mark_domain_verified(self, domain_id: int) -> Domain | None:
         """Mark a domain verified by an admin, without a check; None when it was deleted."""
         row = await self._one(

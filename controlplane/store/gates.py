@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from controlplane.store.base import QueriesBase
+from controlplane.store.routing import RoutingQueries, changes_routing
 
 GateEnvironment = Literal["production", "staging", "previews"]
 GateMode = Literal["basic", "password"]
@@ -44,7 +44,7 @@ class RoutedGate:
     users: tuple[str, ...]
 
 
-class GateQueries(QueriesBase):
+class GateQueries(RoutingQueries):
     """Gate statements."""
 
     async def list_gates(self, site_id: int) -> list[Gate]:
@@ -68,6 +68,7 @@ class GateQueries(QueriesBase):
         )
         return {row["username"]: row["password_hash"] for row in rows}
 
+    @changes_routing
     async def set_gate(
         self,
         site_id: int,
@@ -97,6 +98,7 @@ class GateQueries(QueriesBase):
                     {"g": gate_id, "u": username, "h": user_hash},
                 )
 
+    @changes_routing
     async def delete_gate(self, site_id: int, environment: str) -> bool:
         """Turn a gate off; False when there was none."""
         deleted = await self._execute(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from controlplane.store.base import QueriesBase
+from controlplane.store.routing import RoutingQueries, changes_routing
 
 Strategy = Literal["none", "traefik", "wharf", "custom", "cloudflare"]
 CertificateSource = Literal["acme", "upload"]
@@ -106,7 +106,7 @@ _OWNER = "site_id IS NOT DISTINCT FROM %(site)s AND domain_id IS NOT DISTINCT FR
 _ISSUER_LOCK_ID = 0x5748_4152_4654_4C53  # "WHARFTLS"
 
 
-class TlsQueries(QueriesBase):
+class TlsQueries(RoutingQueries):
     """TLS statements."""
 
     @asynccontextmanager
@@ -124,6 +124,7 @@ class TlsQueries(QueriesBase):
         assert row is not None
         return BaseTls(**row)
 
+    @changes_routing
     async def set_base_tls(
         self, strategy: Strategy, redirect_https: bool | None, hsts_max_age: int
     ) -> BaseTls:
@@ -146,6 +147,7 @@ class TlsQueries(QueriesBase):
         )
         return {row.pop("site_id"): (row.pop("name"), SiteTls(**row)) for row in rows}
 
+    @changes_routing
     async def set_site_tls(self, site_id: int, tls: SiteTls) -> None:
         """Store a site's TLS defaults."""
         await self._execute(
@@ -167,6 +169,7 @@ class TlsQueries(QueriesBase):
         )
         return [DomainTls(**row) for row in rows]
 
+    @changes_routing
     async def set_domain_tls_strategy(self, domain_id: int, strategy: Strategy | None) -> None:
         """A domain's own strategy (None: the site's); issuance starts afresh."""
         await self._execute(
@@ -204,6 +207,7 @@ class TlsQueries(QueriesBase):
         )
         return _certificate(row) if row else None
 
+    @changes_routing
     async def put_certificate(self, owner: Owner, new: NewCertificate) -> StoredCertificate:
         """Replace an owner's certificate in one transaction; an ACME one clears its failures."""
         params = {"site": owner.site_id, "domain": owner.domain_id, **new.__dict__}
@@ -231,6 +235,7 @@ class TlsQueries(QueriesBase):
         assert stored is not None
         return stored
 
+    @changes_routing
     async def delete_certificate(self, owner: Owner) -> bool:
         """Remove an owner's certificate; whether there was one."""
         return (

@@ -1,10 +1,13 @@
-"""Asks Traefik's API whether the routers Wharf expects are there and enabled."""
+"""Asks Traefik's API whether the routers Wharf expects are there and enabled, and which
+version of Wharf's file it has loaded."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aiohttp
+
+from controlplane.traefik.render import VERSION_HEADER, VERSION_MIDDLEWARE
 
 
 async def router_status(session: aiohttp.ClientSession, api_url: str) -> dict[str, str]:
@@ -22,3 +25,42 @@ async def router_status(session: aiohttp.ClientSession, api_url: str) -> dict[st
 def missing_or_disabled(expected: set[str], status: dict[str, str]) -> list[str]:
     """Expected routers that Traefik does not show as enabled."""
     return sorted(name for name in expected if status.get(name) != "enabled")
+
+
+async def loaded_version(session: aiohttp.ClientSession, api_url: str) -> int | None:
+    """The routing version of the Wharf file Traefik has loaded, from its marker middleware."""
+    url = f"{api_url.rstrip('/')}/api/http/middlewares/{VERSION_MIDDLEWARE}@file"
+    async with session.get(url) as response:
+        if response.status == 404:
+            return None
+        response.raise_for_status()
+        middleware: dict[str, Any] = await response.json()
+    value = middleware.get("headers", {}).get("customResponseHeaders", {}).get(VERSION_HEADER)
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+class TraefikApi:
+    """A client of one Traefik API, with its own session (opened on first use)."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self._session: aiohttp.ClientSession | None = None
+
+    async def shows(self, version: int, routers: set[str]) -> bool:
+        """Whether Traefik has loaded this version (or a newer one) with every router enabled."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        try:
+            loaded = await loaded_version(self._session, self.api_url)
+            if loaded is None or loaded < version:
+                return False
+            status = await router_status(self._session, self.api_url)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return False
+        return not missing_or_disabled(routers, status)
+
+    async def close(self) -> None:
+        """Close the session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -37,6 +37,8 @@ PRIORITY_GATE_HOST = 1100
 PRIORITY_ACME = 5000
 ACME_ROUTER = "wharf-acme-http01"
 REDIRECT_MIDDLEWARE = "wharf-redirect-https"
+VERSION_MIDDLEWARE = "wharf-routing-version"
+VERSION_HEADER = "X-Wharf-Routing-Version"
 # `tls.options: default` names Traefik's default TLS options: the same as `tls: {}`, without
 # the empty map that validate() refuses.
 _TLS_DEFAULT = {"options": "default"}
@@ -92,6 +94,9 @@ class RoutingState:
     default_certificate: TlsCertificate | None = None  # for an unknown SNI name
     cert_resolver: str = "letsencrypt"
     wildcard_resolver: str = "letsencrypt-dns"
+    # The routing change this state includes (0: unnumbered). Rendered into a middleware no
+    # router uses, so Traefik's API shows which file it has loaded, whole.
+    version: int = 0
 
 
 def site_routers(state: RoutingState, site: str) -> set[str]:
@@ -219,6 +224,10 @@ def render(state: RoutingState) -> dict[str, Any]:
     ):
         services[CONTROL_SERVICE] = {"loadBalancer": {"servers": [{"url": state.control_url}]}}
     http: dict[str, Any] = {"routers": out.routers, "services": services}
+    if state.version:
+        out.middlewares[VERSION_MIDDLEWARE] = {
+            "headers": {"customResponseHeaders": {VERSION_HEADER: str(state.version)}}
+        }
     if out.middlewares:
         http["middlewares"] = out.middlewares
     config: dict[str, Any] = {"http": http}

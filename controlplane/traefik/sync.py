@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
-from controlplane.traefik.files import write_dynamic_config
+import yaml
+
+from controlplane.traefik.files import FILE_NAME, write_dynamic_config
 from controlplane.traefik.render import RoutingState, render
 from controlplane.traefik.validate import InvalidConfig, validate
 
@@ -19,8 +22,17 @@ class TraefikConfigWriter:
     def __init__(self, dynamic_dir: Path, staging_dir: Path) -> None:
         self.dynamic_dir = dynamic_dir
         self.staging_dir = staging_dir
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # this writer's last refusal (the store keeps it too)
         self._lock = asyncio.Lock()
+
+    def read(self) -> dict[str, Any] | None:
+        """The config in Traefik's folder (blocking), or None before the first write."""
+        try:
+            text = (self.dynamic_dir / FILE_NAME).read_text()
+        except FileNotFoundError:
+            return None
+        document: dict[str, Any] = yaml.safe_load(text)
+        return document
 
     async def sync(self, state: RoutingState) -> set[str]:
         """Write the config for a state; returns the router names it holds."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from typing import Any
 
@@ -12,8 +11,6 @@ from prometheus_async.aio.web import server_stats
 from controlplane.errors import Invalid, NotFound
 from controlplane.models import ApiToken, Site, User
 from controlplane.names import site_hosts
-from controlplane.traefik.render import render
-from controlplane.traefik.validate import validate
 from controlplane.web import deploy_api
 from controlplane.web.auth import current_user
 from controlplane.web.deploy_api import site_settings_json, site_urls
@@ -22,7 +19,7 @@ from controlplane.web.gate_api import GATE_ENDPOINTS
 from controlplane.web.keys import ACCOUNTS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import client_address, error_response, read_json_object
 from controlplane.web.openapi import Endpoint, build_openapi
-from controlplane.web.routing_status import site_routing
+from controlplane.web.routing_status import routed_json, routed_no_content, site_routing
 from controlplane.web.tls_api import TLS_ENDPOINTS
 
 
@@ -147,7 +144,7 @@ async def create_site(request: web.Request) -> web.Response:
     actor = await current_user(request)
     body = await read_json_object(request)
     site = await request.app[SITES].create(actor, body.get("name"))
-    return web.json_response(site_json(request, site), status=201)
+    return await routed_json(request, site_json(request, site), status=201)
 
 
 async def get_site(request: web.Request) -> web.Response:
@@ -161,7 +158,7 @@ async def get_site(request: web.Request) -> web.Response:
 async def delete_site(request: web.Request) -> web.Response:
     """Delete a site."""
     await request.app[SITES].delete(await current_user(request), request.match_info["site"])
-    return web.Response(status=204)
+    return await routed_no_content(request)
 
 
 async def traefik_config(request: web.Request) -> web.Response:
@@ -170,8 +167,10 @@ async def traefik_config(request: web.Request) -> web.Response:
     offered = request.headers.get("X-Wharf-Traefik-Secret", "")
     if secret is None or not hmac.compare_digest(offered.encode(), secret.reveal().encode()):
         raise NotFound("no such route", code="not_found")
-    config = render(await request.app[ROUTING].state())
-    await asyncio.to_thread(validate, config)  # never hand Traefik a config that fails checks
+    # What the writer last wrote (validated then), never a second render of the live state.
+    config = await request.app[ROUTING].written_config()
+    if config is None:
+        raise NotFound("no routing written yet", code="not_found")
     return web.json_response(config)
 
 

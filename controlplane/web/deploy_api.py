@@ -13,6 +13,7 @@ from controlplane.names import preview_host, site_hosts
 from controlplane.web.auth import current_user
 from controlplane.web.keys import DEPLOYS, SETTINGS, SITES
 from controlplane.web.middleware import read_json_object
+from controlplane.web.routing_status import routed_json
 from controlplane.web.uploads import parse_flags_text, receive_upload
 
 
@@ -179,4 +180,4 @@ async def update_site(request: web.Request) -> web.Response:
     await request.app[SITES].get(actor, request.match_info["site"])
     body = await read_json_object(request)
     site = await request.app[SITES].update(actor, request.match_info["site"], body)
-    return web.json_response(site_settings_json(site))
+    return await routed_json(request, site_settings_json(site))

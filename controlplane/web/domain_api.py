@@ -12,6 +12,7 @@ from controlplane.store.domains import Domain
 from controlplane.web.auth import current_user
 from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
+from controlplane.web.routing_status import routed_json, routed_no_content
 
 DOMAINS = web.AppKey("domains", Domains)
 
@@ -62,7 +63,7 @@ async def add_domain(request: web.Request) -> web.Response:
         body.get("hostname"),
         body.get("environment", "production"),
     )
-    return web.json_response(domain_json(domain), status=201)
+    return await routed_json(request, domain_json(domain), status=201)
 
 
 async def get_domain(request: web.Request) -> web.Response:
@@ -78,7 +79,7 @@ async def delete_domain(request: web.Request) -> web.Response:
     await request.app[DOMAINS].delete(
         await current_user(request), request.match_info["site"], request.match_info["hostname"]
     )
-    return web.Response(status=204)
+    return await routed_no_content(request)
 
 
 async def verify_domain(request: web.Request) -> web.Response:
@@ -93,7 +94,7 @@ async def verify_domain(request: web.Request) -> web.Response:
         domain = await service.mark_verified(actor, site, hostname)
     else:
         domain = await service.verify(actor, site, hostname, method)
-    return web.json_response(domain_json(domain))
+    return await routed_json(request, domain_json(domain))
 
 
 _NEW_DOMAIN = {

@@ -21,6 +21,7 @@ from controlplane.web.auth import current_user
 from controlplane.web.keys import SETTINGS
 from controlplane.web.middleware import client_address, read_json_object
 from controlplane.web.openapi import Endpoint
+from controlplane.web.routing_status import routed_json
 
 GATES = web.AppKey("gates", Gates)
 
@@ -82,7 +83,7 @@ async def put_gate(request: web.Request) -> web.Response:
         users=body.get("users"),
         password=body.get("password"),
     )
-    return web.json_response(gate_json(str(environment), gate))
+    return await routed_json(request, gate_json(str(environment), gate))
 
 
 async def share_gate(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from controlplane.tls import HSTS_MAX, STRATEGIES, HostsStatus, SiteTlsView, Tls
 from controlplane.web.auth import current_user
 from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
+from controlplane.web.routing_status import routed_json
 
 TLS = web.AppKey("tls", Tls)
 
@@ -77,7 +78,7 @@ async def put_base_tls(request: web.Request) -> web.Response:
     service = request.app[TLS]
     await service.base(actor)  # admins only, before the body is judged
     base, status = await service.set_base(actor, await read_json_object(request))
-    return web.json_response(base_json(base, status))
+    return await routed_json(request, base_json(base, status))
 
 
 async def get_site_tls(request: web.Request) -> web.Response:
@@ -94,7 +95,7 @@ async def put_site_tls(request: web.Request) -> web.Response:
     view = await service.set_site(
         actor, request.match_info["site"], await read_json_object(request)
     )
-    return web.json_response(site_tls_json(view))
+    return await routed_json(request, site_tls_json(view))
 
 
 async def put_domain_tls(request: web.Request) -> web.Response:
@@ -106,7 +107,7 @@ async def put_domain_tls(request: web.Request) -> web.Response:
     view = await service.set_domain(
         actor, site, request.match_info["hostname"], await read_json_object(request)
     )
-    return web.json_response(site_tls_json(view))
+    return await routed_json(request, site_tls_json(view))
 
 
 _PEM_FIELDS = {

@@ -365,9 +365,9 @@ async def test_site_spa_setting_reaches_the_edge_config(
 ) -> None:
     config = deploy_settings.data_dir / "edge" / "config.json"
     assert json.loads(config.read_text())["spa"] == []
-    changed = await api.patch("/api/v1/sites/blog", json={"spa": True}, headers=headers)
+    changed = await api.patch("/api/v1/sites/blog?wait=true", json={"spa": True}, headers=headers)
     assert (await changed.json())["spa"] is True
     assert json.loads(config.read_text())["spa"] == ["blog"]
-    assert (await api.delete("/api/v1/sites/blog", headers=headers)).status == 204
+    assert (await api.delete("/api/v1/sites/blog?wait=true", headers=headers)).status == 204
     assert json.loads(config.read_text())["spa"] == []
     assert [p.name for p in config.parent.iterdir()] == ["config.json"]  # no temp files left

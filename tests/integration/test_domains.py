@@ -23,7 +23,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.domains import DomainOptions, Domains
-from controlplane.edge_config import EdgeConfigWriter
 from controlplane.errors import Conflict, Forbidden, Invalid, NotFound
 from controlplane.models import User
 from controlplane.releases import ReleaseFiles
@@ -160,7 +159,7 @@ async def world(
     domain_store = DomainStore(store.pool)
     files = ReleaseFiles(settings.data_dir)
     await asyncio.to_thread(files.ensure_dirs)
-    sites = Sites(store, files, EdgeConfigWriter(store, settings.data_dir))
+    sites = Sites(store, files)
     admin = await store.create_user("admin@example.test", "-", "admin")
     owner = await store.create_user("owner@example.test", "-", "member")
     stranger = await store.create_user("stranger@example.test", "-", "member")
@@ -414,18 +413,16 @@ async def test_domain_site_delete_cascades_and_prune_removes_files(world: World)
     assert [path.name for path in world.challenges.iterdir()] == [kept.token]
 
 
-async def test_domain_on_change_runs_when_routing_may_change(world: World) -> None:
-    calls: list[str] = []
-
-    async def changed() -> None:
-        calls.append("sync")
-
-    domains = Domains(world.store, world.sites, world.domains.options, on_change=changed)
+async def test_domain_changes_count_as_routing_changes_when_routing_may_change(
+    world: World,
+) -> None:
+    before = (await world.store.routing_progress()).version
+    domains = world.domains
     await domains.add(world.owner, "blog", "www.example.test")
-    await domains.verify(world.owner, "blog", "www.example.test", "dns")  # fails: no sync
+    await domains.verify(world.owner, "blog", "www.example.test", "dns")  # fails: no change
     await domains.mark_verified(world.admin, "blog", "www.example.test")
     await domains.delete(world.owner, "blog", "www.example.test")
-    assert calls == ["sync", "sync", "sync"]
+    assert (await world.store.routing_progress()).version == before + 3
 
 
 # Through the HTTP API: the real app with the domain routes and service added.
@@ -498,7 +495,9 @@ async def test_domain_api_add_list_verify_delete(
         "last_checked_at": None,
         "last_error": None,
         "created_at": domain["created_at"],
+        "routing": domain["routing"],
     }
+    assert domain["routing"]["state"] in ("pending", "confirmed")
     listed = await (await api.get(DOMAINS_URL, headers=owner)).json()
     assert [d["hostname"] for d in listed["domains"]] == ["xn--bcher-kva.example"]
 

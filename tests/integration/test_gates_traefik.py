@@ -45,7 +45,7 @@ class Stack:
 
     async def put_gate(self, site: str, **body: Any) -> None:
         """Set a gate and wait until Traefik shows exactly the routers Wharf wrote."""
-        url = f"{self.api}/api/v1/sites/{site}/gate"
+        url = f"{self.api}/api/v1/sites/{site}/gate?wait=true"
         async with self.session.put(url, json=body, headers=self.admin) as response:
             assert response.status == 200, await response.text()
         await self.routers_live()
@@ -96,6 +96,7 @@ def _cookie(response: aiohttp.ClientResponse) -> Morsel[str]:
 async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Control plane (test server on a free port), edge and Traefik; sites blog and shop."""
     control_port = free_port()
+    api_port = free_port()
     settings = load_settings(
         {
             "data_dir": str(tmp_path / "data"),
@@ -105,8 +106,11 @@ async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> Async
             "edge_workers": "1",
             "http_listen": f"127.0.0.1:{free_port()}",
             "https_listen": f"127.0.0.1:{free_port()}",
-            "traefik_api_listen": f"127.0.0.1:{free_port()}",
+            "traefik_api_listen": f"127.0.0.1:{api_port}",
+            "traefik_api_url": f"http://127.0.0.1:{api_port}",
             "worker": "false",
+            # The releases below are installed without deploy rows: no reconcile may undo them.
+            "reconcile_interval": "3600",
         },
         environ={},
     )
@@ -211,3 +215,22 @@ async def test_gates_through_traefik_basic_password_share_and_off(stack: Stack) 
     status, body, _ = await stack.get("blog.localhost")
     assert status == 200 and blog_marker in body
     assert (await stack.get("blog--staging.localhost"))[0] == 302  # still gated
+
+
+async def test_gates_wait_true_answers_once_traefik_applies_the_new_password(
+    stack: Stack,
+) -> None:
+    url = f"{stack.api}/api/v1/sites/blog/gate?wait=true"
+    for round_ in range(5):  # several rounds: one lucky timing proves nothing
+        old, new = f"password-{round_}", f"password-{round_ + 1}"
+        users = [{"username": "alice", "password": new}]
+        body = {"environment": "production", "mode": "basic", "users": users}
+        async with stack.session.put(url, json=body, headers=stack.admin) as response:
+            assert response.status == 200, await response.text()
+            routing = (await response.json())["routing"]
+        assert routing["state"] == "confirmed" and routing["error"] is None
+        # Right after the answer, with no waiting of our own: the old password is refused.
+        stale = "Basic " + base64.b64encode(f"alice:{old}".encode()).decode()
+        fresh = "Basic " + base64.b64encode(f"alice:{new}".encode()).decode()
+        assert (await stack.get("blog.localhost", Authorization=stale))[0] == 401
+        assert (await stack.get("blog.localhost", Authorization=fresh))[0] == 200

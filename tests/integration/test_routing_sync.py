@@ -25,9 +25,11 @@ async def test_routing_site_deletion_removes_its_domain_routes(settings: Setting
             document = json.loads((settings.data_dir / "edge" / "config.json").read_text())
             return dict(document["domains"])
 
+        await services.routing.reconcile()
         assert any(r["rule"] == "Host(`www.shop.test`)" for r in routers().values())
         assert edge_domains() == {"www.shop.test": {"site": "shop", "environment": "production"}}
 
         await services.sites.delete(admin, "shop")
+        await services.routing.reconcile()
         assert sorted(routers()) == ["wharf-acme-http01", "wharf-sites"]
         assert edge_domains() == {}

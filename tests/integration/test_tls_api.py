@@ -16,7 +16,7 @@ from controlplane.config import Settings, load_settings
 from controlplane.traefik.files import FILE_NAME
 from controlplane.web.keys import STORE
 from tests.certs import Authority, ec_key, issue, key_pem, pem, self_signed
-from tests.conftest import make_member
+from tests.conftest import make_member, routed
 
 BASE = "sites.test"
 
@@ -35,7 +35,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-def _traefik(settings: Settings) -> dict[str, Any]:
+async def _traefik(client: TestClient, settings: Settings) -> dict[str, Any]:
+    """Traefik's config once the app's reconciler wrote every change so far."""
+    await routed(client)
     loaded: dict[str, Any] = yaml.safe_load((settings.dynamic_dir / FILE_NAME).read_text())
     return loaded
 
@@ -80,7 +82,7 @@ async def test_tls_base_custom_certificate_is_served_and_its_key_never_shown(
     again = await client.get("/api/v1/tls", headers=admin_headers)
     assert "PRIVATE KEY" not in await again.text()
 
-    config = _traefik(settings)
+    config = await _traefik(client, settings)
     routers = config["http"]["routers"]
     # HTTPS with the uploaded certificate, HTTP redirected, HSTS on HTTPS only.
     assert routers["wharf-sites-tls"]["entryPoints"] == ["https"]
@@ -134,7 +136,7 @@ async def test_tls_uploads_that_fail_a_check_are_refused_and_nothing_changes(
         assert upload["key"].splitlines()[1] not in error["message"]  # no key material
     shown = await (await client.get("/api/v1/tls", headers=admin_headers)).json()
     assert (shown["strategy"], shown["certificate"]) == ("none", None)
-    assert "tls" not in _traefik(settings)
+    assert "tls" not in await _traefik(client, settings)
     # A valid chain in the right order is accepted.
     ok = await client.put(
         "/api/v1/tls",
@@ -197,7 +199,7 @@ async def test_tls_site_and_domain_strategies_render_for_traefik(
     assert view["domains"][0]["certificate"]["names"] == ["www.shop.example"]
     assert view["base_domain"]["effective_strategy"] == "traefik"
 
-    config = _traefik(settings)
+    config = await _traefik(client, settings)
     routers = config["http"]["routers"]
     wildcard = routers["wharf-sites-tls"]["tls"]
     assert wildcard == {
@@ -226,7 +228,7 @@ async def test_tls_site_and_domain_strategies_render_for_traefik(
     )
     assert none.status == 200
     assert (await none.json())["domains"][0]["effective_strategy"] == "none"
-    config = _traefik(settings)
+    config = await _traefik(client, settings)
     assert "Host(`www.shop.example`)" not in {
         r["rule"] for r in config["http"]["routers"].values() if "tls" in r
     }
@@ -263,16 +265,16 @@ async def test_tls_cloudflare_strategy_serves_the_uploaded_origin_certificate(
     assert view["domains"][0]["effective_strategy"] == "cloudflare"
     assert view["domains"][0]["certificate"]["names"] == ["shop.example", "*.shop.example"]
     assert view["domains"][0]["last_error"] is None
-    config = _traefik(settings)
+    config = await _traefik(client, settings)
     assert [c["certFile"].strip() for c in config["tls"]["certificates"]] == [cert.strip()]
     # Switching to the traefik strategy stops serving the upload, and back needs no new upload.
     await client.put("/api/v1/sites/shop/tls", json={"strategy": "traefik"}, headers=admin_headers)
-    assert "tls" not in _traefik(settings)
+    assert "tls" not in await _traefik(client, settings)
     again = await client.put(
         "/api/v1/sites/shop/tls", json={"strategy": "custom"}, headers=admin_headers
     )
     assert again.status == 200, await again.text()
-    assert "certificates" in _traefik(settings)["tls"]
+    assert "certificates" in (await _traefik(client, settings))["tls"]
     # A domain verified later that the site's certificate does not cover: HTTP only, and said;
     # a new PUT without a certificate that covers it is refused.
     await _site_domain(client, admin_headers, "shop", "other.example")
@@ -280,9 +282,8 @@ async def test_tls_cloudflare_strategy_serves_the_uploaded_origin_certificate(
     other = next(d for d in view["domains"] if d["hostnames"] == ["other.example"])
     assert other["certificate"] is None
     assert other["last_error"] == "no uploaded certificate covers other.example: upload one for it"
-    assert "Host(`other.example`)" not in {
-        r["rule"] for r in _traefik(settings)["http"]["routers"].values() if "tls" in r
-    }
+    routers = (await _traefik(client, settings))["http"]["routers"]
+    assert "Host(`other.example`)" not in {r["rule"] for r in routers.values() if "tls" in r}
     refused = await client.put(
         "/api/v1/sites/shop/tls", json={"strategy": "custom"}, headers=admin_headers
     )

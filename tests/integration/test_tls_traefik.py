@@ -98,11 +98,18 @@ async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
             admin = await services.accounts.create_user(
                 None, "admin@example.test", "admin-password-1", "admin"
             )
-            routers = await services.routing.sync()
+            # Routing follows the database as in `wharf serve`: its reconciler runs throughout.
+            stop = asyncio.Event()
+            reconciler = asyncio.create_task(services.routing.run(stop, 60))
             try:
-                async with edge_process(settings), traefik_process(settings, routers):
+                async with (
+                    edge_process(settings),
+                    traefik_process(settings, {"wharf-sites", "wharf-acme-http01"}),
+                ):
                     yield Stack(settings, services, pebble, admin)
             finally:
+                stop.set()
+                await reconciler
                 log = settings.data_dir / "traefik" / "traefik.log"
                 if log.exists() and log.read_text().strip():
                     print("traefik log:\n" + log.read_text()[-4000:])
@@ -293,7 +300,7 @@ async def test_tls_wharf_failures_back_off_and_the_account_is_kept(stack: Stack)
     stored = await services.store.acme_account(stack.settings.acme_directory)
     assert stored is not None and stored[1] is not None
     assert "PRIVATE KEY" not in stored[0]
-    restarted = issuer_for(stack.settings, services.store, services.tls.box, services.routing)
+    restarted = issuer_for(stack.settings, services.store, services.tls.box)
     assert await restarted.account_url() == stored[1]
 
 

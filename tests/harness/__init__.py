@@ -1,0 +1,1 @@
+"""What tests share: free ports, waiting with logs on failure, real processes."""

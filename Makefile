@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Debian packages the test suite drives for real (installed only when run as root).
 DEBIAN_TEST_PACKAGES ?= pebble
 
-.PHONY: run test lint typecheck pytest debian-deps clean schema
+.PHONY: run test lint typecheck pytest debian-deps clean schema hooks
 
 $(BIN)/python:
 	@# Debian's python3.11 needs python3-venv for ensurepip; install it when we can.
@@ -34,6 +34,7 @@ debian-deps:
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check controlplane edge tests
 	$(BIN)/ruff format --check controlplane edge tests
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy controlplane edge
@@ -42,6 +43,10 @@ pytest: $(VENV)/.installed-test debian-deps
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Git hooks: ruff, mypy and the import contracts before each commit; unit tests before each push.
+hooks: $(VENV)/.installed-test
+	$(BIN)/pre-commit install
 
 # Regenerate the committed schema snapshot after adding a migration.
 schema: $(VENV)/.installed-test

@@ -23,6 +23,7 @@ from josepy.jwk import JWK, JWKEC, JWKRSA
 
 from controlplane.atomic import write_atomically
 from controlplane.dns_providers import DnsProvider, DnsProviderError
+from controlplane.names import is_dns_label
 from controlplane.secrets import Secret
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ _RETRY_AFTER_MAX = 10.0
 _MESSAGE_MAX = 500
 # RFC 8555 §8.3: a token is base64url; anything else must never become a file name.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TERMINAL = {"invalid", "deactivated", "expired", "revoked"}
 
 
@@ -100,11 +100,7 @@ def _normalise(hostnames: list[str], *, wildcards: bool) -> list[str]:
             if not wildcards:
                 raise AcmeError(f"HTTP-01 cannot validate the wildcard {name}; use DNS-01")
             labels = labels[1:]
-        if (
-            len(labels) < 2
-            or len(name) > 253
-            or not all(_LABEL.fullmatch(label) for label in labels)
-        ):
+        if len(labels) < 2 or len(name) > 253 or not all(is_dns_label(label) for label in labels):
             raise AcmeError(f"{raw!r} is not a DNS name a public CA can certify")
         if name not in names:
             names.append(name)

@@ -24,6 +24,7 @@ from controlplane.domains import DomainOptions, Domains
 from controlplane.gates import GateOptions, Gates
 from controlplane.issuer import CertificateIssuer, IssuerOptions
 from controlplane.live_pointers import LivePointers
+from controlplane.names import reserved_site_names
 from controlplane.releases import ReleaseFiles
 from controlplane.retention import RetentionPolicy, retention_loop
 from controlplane.routing import Routing
@@ -139,7 +140,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         issuer = issuer_for(settings, store, box)
         # A change of routing may call for a certificate (a domain verified, a strategy set).
         routing.listeners.append(issuer.wake)
-        sites = Sites(store, files)
+        reserved = reserved_site_names(
+            settings.reserved_site_names, settings.control_host, settings.base_domain
+        )
+        sites = Sites(store, files, reserved)
         domains = Domains(
             store,
             sites,

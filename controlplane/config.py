@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controlplane.names import DEFAULT_RESERVED_SITE_NAMES, is_dns_label, is_hostname
 from controlplane.secrets import Secret
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -89,10 +90,18 @@ def parse_optional_hostname(value: str) -> str | None:
     if not value:
         return None
     host = value.strip().lower().rstrip(".")
-    label = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-    if len(host) > 253 or not re.fullmatch(rf"{label}(?:\.{label})+", host):
+    if "." not in host or not is_hostname(host):
         raise ValueError(f"expected a hostname like wharf.example.com, got {value!r}")
     return host
+
+
+def parse_name_list(value: str) -> tuple[str, ...]:
+    """Comma-separated DNS labels (site names), lower-cased; empty for none."""
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    for name in names:
+        if not is_dns_label(name):
+            raise ValueError(f"expected names like www,api; {name!r} is not a DNS label")
+    return names
 
 
 def parse_bool(value: str) -> bool:
@@ -195,6 +204,12 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Hostname Traefik routes to the control plane (API, admin UI), e.g. wharf.example.com;"
         " unset: no such router. Pick one that is no site's host.",
+    ),
+    Setting(
+        "reserved_site_names",
+        parse_name_list,
+        ",".join(DEFAULT_RESERVED_SITE_NAMES),
+        "Comma-separated names no site may take (besides the control host's label); empty: none.",
     ),
     Setting(
         "control_url",
@@ -445,6 +460,7 @@ class Settings:
     edge_listen: tuple[str, int]
     edge_url: str | None
     control_host: str | None
+    reserved_site_names: tuple[str, ...]
     control_url: str | None
     http_listen: tuple[str, int]
     https_listen: tuple[str, int]

@@ -12,6 +12,7 @@ from controlplane.errors import Conflict, Invalid, NotFound, WharfError
 from controlplane.faults import crash_point
 from controlplane.flags import flags_to_json, parse_flags
 from controlplane.models import ENVIRONMENTS, Deploy, Environment, LogLine, PublishEvent, Site, User
+from controlplane.names import has_staging_host
 from controlplane.releases import ReleaseFiles
 from controlplane.sites import Sites
 from controlplane.store import Store
@@ -37,6 +38,14 @@ class UploadRejected(WharfError):
 def new_deploy_id() -> str:
     """A deploy id: 12 lowercase hex characters, safe inside a DNS label."""
     return secrets.token_hex(6)
+
+
+def _no_staging_host(site: str) -> Conflict:
+    return Conflict(
+        f"the site name {site!r} is too long for a staging host (<site>--staging must fit"
+        " 63 characters): deploy to production",
+        code="no_staging_host",
+    )
 
 
 def validate_environment(environment: object) -> Environment:
@@ -65,6 +74,8 @@ class Deploys:
         try:
             site = await self.sites.get(actor, site_name)
             env = validate_environment(environment)
+            if env == "staging" and not has_staging_host(site.name):
+                raise _no_staging_host(site.name)
             parsed = parse_flags(flags, site.allowed_flags)
             try:
                 summary = await asyncio.to_thread(inspect_archive, upload, self.limits)
@@ -143,6 +154,8 @@ class Deploys:
             raise Conflict("this deploy's files were removed by retention", code="deploy_pruned")
         if deploy.status not in PUBLISHABLE:
             raise Conflict(f"a {deploy.status} deploy cannot be published", code="deploy_not_ready")
+        if deploy.environment == "staging" and not has_staging_host(site.name):
+            raise _no_staging_host(site.name)
         # Retention cannot remove files while we hold the lock, so this check stays true
         # until the swap; files lost another way are refused here, never half-published.
         if not await asyncio.to_thread(self.files.release_complete, site.name, deploy_id):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
 import time
 import unicodedata
@@ -18,12 +17,11 @@ from controlplane.deploys import validate_environment
 from controlplane.domain_checks import dns_token_check, http_token_check
 from controlplane.errors import Forbidden, Invalid, NotFound
 from controlplane.models import Site, User
+from controlplane.names import is_dns_label
 from controlplane.sites import Sites
 from controlplane.store.domains import Domain, DomainQueries, VerifiedBy
 
 MAX_HOSTNAME = 253
-MAX_LABEL = 63
-_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Spaces, controls and invisible characters: IDNA would drop some silently (U+00AD, U+200B),
 # so the stored name would not be the one the user typed.
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
@@ -118,7 +116,7 @@ def validate_hostname(raw: object, base_domain: str, allow_wildcard: bool) -> st
     if len(labels) < 2:
         raise _invalid("a custom domain has at least two labels (example.com)")
     for label in labels:
-        if len(label) > MAX_LABEL or not _LDH_LABEL.fullmatch(label):
+        if not is_dns_label(label):
             raise _invalid(f"the label {label!r} is not 1 to 63 letters, digits and hyphens")
     if labels[-1].isdigit():
         raise _invalid("an IP address is not a domain")

@@ -23,7 +23,7 @@ import bcrypt
 from controlplane import auth
 from controlplane.errors import Conflict, Invalid, NotFound
 from controlplane.models import User
-from controlplane.names import HOST_PART_SEPARATOR, preview_host, site_hosts
+from controlplane.names import HOST_PART_SEPARATOR, is_hostname, preview_host, site_hosts
 from controlplane.sites import Sites
 from controlplane.store import Store
 from controlplane.store.gates import Gate, GateEnvironment, GateSecret
@@ -53,7 +53,6 @@ MAX_NEXT = 2048
 MAX_TOKEN = 1024
 MAX_COOKIES = 10
 
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _DEPLOY_ID = re.compile(r"[a-z0-9]{12}")  # as the edge reads preview hosts (edge/hosts.py)
 _PORT = re.compile(r"[0-9]{1,5}")
 TokenKind = Literal["cookie", "share"]
@@ -137,7 +136,7 @@ def parse_authority(raw: str) -> tuple[str, str] | None:
     if sep and not _PORT.fullmatch(port):
         return None
     host = host.removesuffix(".")
-    if not host or len(host) > 253 or not all(_LABEL.fullmatch(p) for p in host.split(".")):
+    if not is_hostname(host):
         return None
     return host, f"{host}:{port}" if sep else host
 
@@ -376,7 +375,12 @@ class Gates:
                 raise Conflict("this site's name is too long for preview hosts", code="no_preview")
             return preview
         if hostname is None:
-            return site_hosts(site, self.options.base_domain)[env]
+            own = site_hosts(site, self.options.base_domain)[env]
+            if own is None:
+                raise Conflict(
+                    "this site's name is too long for a staging host", code="no_staging_host"
+                )
+            return own
         parsed = parse_authority(hostname) if isinstance(hostname, str) else None
         if parsed is None or parsed[0] != parsed[1]:  # a port has no place here
             raise Invalid(

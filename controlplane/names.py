@@ -6,14 +6,32 @@ import re
 
 from controlplane.errors import Invalid
 
-SITE_NAME_MAX = 63
-_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+DNS_LABEL_MAX = 63
+SITE_NAME_MAX = DNS_LABEL_MAX
+# The DNS-label rule (lower-case LDH, RFC 1123): every name and hostname check builds on it.
+DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME = rf"(?=.{{1,253}}$){DNS_LABEL}(?:\.{DNS_LABEL})*"
+_DNS_LABEL = re.compile(DNS_LABEL)
+_HOSTNAME = re.compile(HOSTNAME)
 # "--" separates the parts of derived hosts (<site>--staging, <deploy>--<site>), so no name has it.
 HOST_PART_SEPARATOR = "--"
+STAGING_SUFFIX = f"{HOST_PART_SEPARATOR}staging"
+# Site names that would read as the platform's own hosts; WHARF_RESERVED_SITE_NAMES changes them.
+DEFAULT_RESERVED_SITE_NAMES = ("www", "api", "admin", "mail", "localhost")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
 
 
-def validate_site_name(name: object) -> str:
+def is_dns_label(text: str) -> bool:
+    """Whether text is one lower-case LDH label of 1 to 63 characters."""
+    return _DNS_LABEL.fullmatch(text) is not None
+
+
+def is_hostname(text: str) -> bool:
+    """Whether text is a lower-case LDH hostname (labels of 1 to 63, 253 at most)."""
+    return _HOSTNAME.fullmatch(text) is not None
+
+
+def validate_site_name(name: object, reserved: frozenset[str] = frozenset()) -> str:
     """Return the name if it is a valid site name, else raise Invalid saying why."""
     if not isinstance(name, str) or not name:
         raise Invalid("a site name is required", code="invalid_name")
@@ -27,6 +45,8 @@ def validate_site_name(name: object) -> str:
         )
     if HOST_PART_SEPARATOR in name:
         raise Invalid("a site name cannot contain '--'", code="invalid_name")
+    if name in reserved:
+        raise Invalid(f"{name!r} is reserved for the platform's own hosts", code="reserved_name")
     return name
 
 
@@ -40,12 +60,31 @@ def validate_email(email: object) -> str:
 def preview_host(deploy_id: str, site: str, base_domain: str) -> str | None:
     """The preview hostname of a deploy, or None when the label would pass 63 characters."""
     label = f"{deploy_id}{HOST_PART_SEPARATOR}{site}"
-    return f"{label}.{base_domain}" if len(label) <= SITE_NAME_MAX else None
+    return f"{label}.{base_domain}" if len(label) <= DNS_LABEL_MAX else None
 
 
-def site_hosts(site: str, base_domain: str) -> dict[str, str]:
-    """The hostnames of a site's environments under the base domain."""
-    return {
-        "production": f"{site}.{base_domain}",
-        "staging": f"{site}{HOST_PART_SEPARATOR}staging.{base_domain}",
-    }
+def has_staging_host(site: str) -> bool:
+    """Whether `<site>--staging` fits a DNS label: not for site names of 55 or more characters."""
+    return len(site) + len(STAGING_SUFFIX) <= DNS_LABEL_MAX
+
+
+def staging_host(site: str, base_domain: str) -> str | None:
+    """The staging hostname of a site, or None when it cannot exist (see has_staging_host)."""
+    return f"{site}{STAGING_SUFFIX}.{base_domain}" if has_staging_host(site) else None
+
+
+def site_hosts(site: str, base_domain: str) -> dict[str, str | None]:
+    """The hostnames of a site's environments under the base domain (None: cannot exist)."""
+    return {"production": f"{site}.{base_domain}", "staging": staging_host(site, base_domain)}
+
+
+def reserved_site_names(
+    names: tuple[str, ...], control_host: str | None, base: str
+) -> frozenset[str]:
+    """The names no site may take: the admin's list and the control host's label under base."""
+    reserved = set(names)
+    if control_host and control_host.endswith(f".{base}"):
+        label = control_host.removesuffix(f".{base}")
+        if is_dns_label(label):
+            reserved.add(label)
+    return frozenset(reserved)

@@ -23,13 +23,16 @@ def _owner_filter(actor: User) -> int | None:
 class Sites:
     """Site operations on behalf of a user."""
 
-    def __init__(self, store: Store, files: ReleaseFiles) -> None:
+    def __init__(
+        self, store: Store, files: ReleaseFiles, reserved: frozenset[str] = frozenset()
+    ) -> None:
         self.store = store
         self.files = files
+        self.reserved = reserved  # names no site may take (see names.reserved_site_names)
 
     async def create(self, actor: User, name: object) -> Site:
         """Create a site owned by the actor."""
-        valid = validate_site_name(name)
+        valid = validate_site_name(name, self.reserved)
         if await self.store.get_site(valid, None) is None:
             # Files left by an earlier site of this name (a crash mid-delete) must not reappear.
             await asyncio.to_thread(self.files.remove_site, valid)

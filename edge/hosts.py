@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# The DNS-label rule of controlplane.names (the edge may not import it; a test compares them).
+LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _DEPLOY_ID = re.compile(r"[a-z0-9]{12}")
 SEPARATOR = "--"
 # How often a worker looks at the config file's mtime: a new domain routes within this, and
@@ -46,7 +47,7 @@ def normalise_host(raw: str) -> str:
     name = name.rstrip(".")
     if not name or len(name) > 253:
         raise BadHost(raw)
-    if not all(_LABEL.fullmatch(label) for label in name.split(".")):
+    if not all(LABEL.fullmatch(label) for label in name.split(".")):
         raise BadHost(raw)
     return name
 
@@ -152,7 +153,7 @@ def parse_domain_map(document: Any) -> dict[str, Target]:
         site, environment = entry.get("site"), entry.get("environment", "production")
         if (
             isinstance(site, str)
-            and _LABEL.fullmatch(site)
+            and LABEL.fullmatch(site)
             and environment in ENVIRONMENTS
             and isinstance(host, str)
         ):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controlplane.certificates import covers
-from controlplane.names import HOST_PART_SEPARATOR, site_hosts
+from controlplane.names import HOST_PART_SEPARATOR, is_dns_label, site_hosts
 from controlplane.secrets import Secret
 from controlplane.traefik.rules import host_rule, subdomain_rule
 
@@ -42,7 +42,6 @@ VERSION_HEADER = "X-Wharf-Routing-Version"
 # `tls.options: default` names Traefik's default TLS options: the same as `tls: {}`, without
 # the empty map that validate() refuses.
 _TLS_DEFAULT = {"options": "default"}
-_SITE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -277,7 +276,7 @@ def _render_gate(out: _Config, gate: GateRoute) -> None:
     """A gate's middleware, a router with it per gated host, and the login path's router."""
     state = out.state
     site, environment = gate.site, gate.environment
-    if not _SITE.fullmatch(site) or HOST_PART_SEPARATOR in site:
+    if not is_dns_label(site) or HOST_PART_SEPARATOR in site:
         raise ValueError(f"not a valid site name: {site!r}")
     targets = _gate_targets(state.base_domain, gate)
     if not targets:
@@ -326,7 +325,7 @@ def _gate_targets(base: str, gate: GateRoute) -> list[tuple[str, str, int]]:
     if gate.environment not in ("production", "staging"):
         raise ValueError(f"unknown gate environment {gate.environment!r}")
     own = site_hosts(site, base)[gate.environment]
-    exact = [own] if len(own.split(".")[0]) <= 63 else []  # a long site has no staging host
+    exact = [own] if own is not None else []  # a long site has no staging host
     exact += sorted(domain for domain in gate.domains if not domain.startswith("*."))
     wildcards = sorted(domain for domain in gate.domains if domain.startswith("*."))
     return [(host, host_rule(host), PRIORITY_GATE_HOST) for host in exact] + [

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
-)
+from controlplane.names import is_hostname
 
 
 def _checked(host: str) -> str:
     """The host if it is a lower-case LDH hostname; nothing else may reach a rule."""
-    if not _HOSTNAME.fullmatch(host):
+    if not is_hostname(host):
         raise ValueError(f"not a valid hostname: {host!r}")
     return host
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from controlplane.config import load_settings
+from controlplane.names import reserved_site_names
 from tests.conftest import make_member
 
 
@@ -55,6 +58,28 @@ async def test_sites_invalid_names_are_422(
         response = await client.post("/api/v1/sites", json={"name": name}, headers=admin_headers)
         assert response.status == 422, name
         assert (await response.json())["error"]["code"] == "invalid_name"
+
+
+async def test_sites_reserved_names_are_422_and_the_list_is_the_admins(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    for name in ["www", "api", "admin", "mail", "localhost"]:
+        response = await client.post("/api/v1/sites", json={"name": name}, headers=admin_headers)
+        assert response.status == 422, name
+        error = (await response.json())["error"]
+        assert error["code"] == "reserved_name" and name in error["message"]
+    listed = await (await client.get("/api/v1/sites", headers=admin_headers)).json()
+    assert listed["sites"] == []
+
+
+def test_sites_reserved_names_include_the_control_hosts_label() -> None:
+    assert reserved_site_names(("www",), "wharf.example.com", "example.com") == {"www", "wharf"}
+    # A control host elsewhere, or deeper under the base, takes no site name.
+    assert reserved_site_names((), "wharf.other.net", "example.com") == set()
+    assert reserved_site_names((), "a.b.example.com", "example.com") == set()
+    assert load_settings({"reserved_site_names": ""}, environ={}).reserved_site_names == ()
+    with pytest.raises(ValueError, match="not a DNS label"):
+        load_settings({"reserved_site_names": "www,bad name"}, environ={})
 
 
 async def test_sites_bad_json_is_400(client: TestClient, admin_headers: dict[str, str]) -> None:

@@ -63,12 +63,13 @@ async def wait_for(
     deploy_id: str,
     statuses: set[str],
     seconds: float = 30,
+    site: str = "blog",
 ) -> dict[str, Any]:
     """Poll a deploy until its status is one of the given ones."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         deploy = await (
-            await api.get(f"/api/v1/sites/blog/deploys/{deploy_id}", headers=headers)
+            await api.get(f"/api/v1/sites/{site}/deploys/{deploy_id}", headers=headers)
         ).json()
         if deploy["status"] in statuses:
             return dict(deploy)
@@ -142,6 +143,39 @@ async def test_deploy_multipart_to_staging(
     assert deploy["urls"]["environment"] == "http://blog--staging.localhost:8080/"
     assert live_target(deploy_settings.data_dir, "blog", "staging") == deploy["id"]
     assert not (deploy_settings.data_dir / "live" / "blog" / "production").exists()
+
+
+async def test_deploy_site_name_of_55_has_no_staging_host_and_refuses_staging_deploys(
+    api: TestClient, headers: dict[str, str], deploy_settings: Settings
+) -> None:
+    # `<site>--staging` would be a 64-character label: such a host cannot exist anywhere.
+    name = "s" * 55
+    created = await api.post("/api/v1/sites", json={"name": name}, headers=headers)
+    assert created.status == 201
+    site = await created.json()
+    assert site["hosts"] == {"production": f"{name}.localhost", "staging": None}
+    assert site["urls"]["staging"] is None
+    assert (await (await api.get(f"/api/v1/sites/{name}", headers=headers)).json())["hosts"][
+        "staging"
+    ] is None
+    url = f"/api/v1/sites/{name}/deploys"
+    refused = await api.post(
+        f"{url}?environment=staging", data=zip_bytes(site_files()), headers={**headers, **ZIP}
+    )
+    assert refused.status == 409
+    error = (await refused.json())["error"]
+    assert error["code"] == "no_staging_host" and "production" in error["message"]
+    listed = await (await api.get(url, headers=headers)).json()
+    assert listed["deploys"] == []  # nothing half-written
+    assert not (deploy_settings.data_dir / "live" / name).exists()
+    # Production works as for any site; 54 characters still have a staging host.
+    accepted = await api.post(url, data=zip_bytes(site_files()), headers={**headers, **ZIP})
+    assert accepted.status == 202
+    deploy_id = (await accepted.json())["id"]
+    deploy = await wait_for(api, headers, deploy_id, {"live", "failed"}, site=name)
+    assert deploy["status"] == "live" and deploy["urls"]["preview"] is None
+    short = await (await api.post("/api/v1/sites", json={"name": "t" * 54}, headers=headers)).json()
+    assert short["hosts"]["staging"] == f"{'t' * 54}--staging.localhost"
 
 
 async def test_deploy_rejected_archive_reports_every_entry_and_leaves_nothing(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from controlplane.errors import Invalid
-from controlplane.names import site_hosts, validate_email, validate_site_name
+from controlplane.names import (
+    is_dns_label,
+    is_hostname,
+    site_hosts,
+    validate_email,
+    validate_site_name,
+)
+from edge import hosts as edge_hosts
 
 
 @pytest.mark.parametrize("name", ["a", "blog", "my-site", "x1", "1x", "a" * 63])
@@ -57,3 +64,23 @@ def test_site_hosts_use_one_label_below_base() -> None:
         "production": "blog.example.com",
         "staging": "blog--staging.example.com",
     }
+
+
+LABEL_CASES = [
+    "a", "blog", "a-b", "0", "9lives", "x" * 63, "x" * 64, "-a", "a-", "", "Blog", "b_log",
+    "blög", "a.b", "a b", "xn--bcher-kva", "a--b", "café", "\u0430", "a\n",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", LABEL_CASES)
+def test_names_edge_copy_of_the_label_rule_agrees_with_the_control_planes(text: str) -> None:
+    assert (edge_hosts.LABEL.fullmatch(text) is not None) == is_dns_label(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [("example.com", True), ("a." * 126 + "b", True), ("a." * 127, False), ("a..b", False),
+     ("x" * 64 + ".com", False), ("EXAMPLE.com", False), ("ex_ample.com", False)],
+)  # fmt: skip
+def test_names_hostname_rule(text: str, valid: bool) -> None:
+    assert is_hostname(text) is valid

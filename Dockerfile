@@ -4,6 +4,7 @@ WORKDIR /app
 COPY pyproject.toml setup.cfg README.md ./
 COPY controlplane ./controlplane
 COPY edge ./edge
+COPY templates ./templates
 RUN pip install --no-cache-dir . && useradd --system --home /data wharf && mkdir -p /data \
     && chown wharf /data
 USER wharf

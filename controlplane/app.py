@@ -37,6 +37,7 @@ from controlplane.web.domain_api import DOMAINS
 from controlplane.web.gate_api import GATES
 from controlplane.web.keys import ACCOUNTS, DEPLOYS, ROUTING, SETTINGS, SITES, STORE
 from controlplane.web.middleware import errors, observe
+from controlplane.web.pages import setup_pages
 from controlplane.web.routing_status import HTTP, check_wait
 from controlplane.web.tls_api import TLS
 from controlplane.worker import BuildWorker, WorkerOptions
@@ -226,6 +227,7 @@ def create_app(settings: Settings) -> web.Application:
     """The control plane application; resources open on startup and close on cleanup."""
     app = web.Application(middlewares=[observe, errors, check_wait], client_max_size=MAX_JSON_BODY)
     app[SETTINGS] = settings
+    setup_pages(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with open_services(settings) as services:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -21,6 +20,7 @@ from controlplane.web.auth import current_user
 from controlplane.web.keys import SETTINGS
 from controlplane.web.middleware import client_address, read_json_object
 from controlplane.web.openapi import Endpoint
+from controlplane.web.pages import page
 from controlplane.web.routing_status import routed_json
 
 GATES = web.AppKey("gates", Gates)
@@ -36,13 +36,6 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-_STYLE = (
-    "body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}"
-    "main{max-width:22rem;margin:12vh auto;background:#fff;padding:2rem;border-radius:.5rem;"
-    "box-shadow:0 1px 4px #0002}h1{font-size:1.25rem;margin:0 0 .5rem}"
-    "input{width:100%;box-sizing:border-box;padding:.5rem;margin:.25rem 0 1rem;font:inherit}"
-    "button{padding:.5rem 1rem;font:inherit}.error{color:#a4161a}"
-)
 
 
 def gate_json(environment: str, gate: Gate | None) -> dict[str, Any]:
@@ -153,39 +146,27 @@ async def gate_check(request: web.Request) -> web.Response:
 
 
 def _page(
+    request: web.Request,
     status: int,
     host: str,
     next_path: str = "/",
     error: str | None = None,
     extra: dict[str, str] | None = None,
 ) -> web.Response:
-    """The login form (or a short notice when there is no gate): every value escaped."""
+    """The login form (or a short notice when there is no gate), from templates/."""
     if status == 404:
-        body = "<h1>Not found</h1><p>There is no password gate here.</p>"
+        response = page(request, "gate_not_found.html", {}, status)
     else:
-        notice = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
-        body = (
-            "<h1>Password required</h1>"
-            f"<p>Enter the password to open {html.escape(host)}.</p>{notice}"
-            f'<form method="post" action="{LOGIN_PATH}">'
-            f'<input type="hidden" name="next" value="{html.escape(next_path, quote=True)}">'
-            '<label for="password">Password</label>'
-            f'<input id="password" type="password" name="password" maxlength="{PASSWORD_MAX}"'
-            ' autocomplete="current-password" required autofocus>'
-            '<button type="submit">Continue</button></form>'
-        )
-    text = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="robots" content="noindex"><title>Password required</title>'
-        f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>"
-    )
-    return web.Response(
-        status=status,
-        text=text,
-        content_type="text/html",
-        headers={**_PAGE_HEADERS, **(extra or {})},
-    )
+        context = {
+            "host": host,
+            "next_path": next_path,
+            "error": error,
+            "login_path": LOGIN_PATH,
+            "password_max": PASSWORD_MAX,
+        }
+        response = page(request, "gate_login.html", context, status)
+    response.headers.update({**_PAGE_HEADERS, **(extra or {})})
+    return response
 
 
 async def gate_login_form(request: web.Request) -> web.Response:
@@ -193,8 +174,8 @@ async def gate_login_form(request: web.Request) -> web.Response:
     host = request.headers.get(hdrs.HOST, "")
     found = await request.app[GATES].login_gate(host)
     if found is None:
-        return _page(404, host)
-    return _page(200, found[0], safe_next(request.query.get("next")))
+        return _page(request, 404, host)
+    return _page(request, 200, found[0], safe_next(request.query.get("next")))
 
 
 async def gate_login(request: web.Request) -> web.Response:
@@ -206,9 +187,10 @@ async def gate_login(request: web.Request) -> web.Response:
     result = await request.app[GATES].login(host, _https(request), password, next_path, address)
     shown = host.partition(":")[0].lower()
     if result.outcome == "unknown":
-        return _page(404, shown)
+        return _page(request, 404, shown)
     if result.outcome == "limited":
         return _page(
+            request,
             429,
             shown,
             next_path,
@@ -216,7 +198,7 @@ async def gate_login(request: web.Request) -> web.Response:
             {"Retry-After": str(result.retry_after)},
         )
     if result.outcome == "wrong":
-        return _page(403, shown, next_path, "That password is not right.")
+        return _page(request, 403, shown, next_path, "That password is not right.")
     assert result.cookie is not None
     # 303: the browser follows with a GET, so a reload does not post the password again.
     response = web.Response(

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controlplane.config import SETTINGS
+from controlplane.traefik.static import render_static
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.traefik.yml"
@@ -57,3 +59,18 @@ def test_compose_points_traefik_at_the_edge_and_stages_beside_the_watched_folder
     assert environment["WHARF_TRAEFIK_DYNAMIC_DIR"] == "/traefik/dynamic"
     # The staging folder (/traefik/wharf-staging) must be on the same mount as the watched one.
     assert any(volume["target"] == "/traefik" for volume in wharf["volumes"])
+
+
+def test_compose_standalone_traefik_reads_the_static_file_render_static_describes() -> None:
+    traefik = _config("--profile", "standalone")["services"]["traefik"]  # type: ignore[index]
+    assert traefik["command"] == ["--configFile=/etc/traefik/traefik.yml"]
+    mounts = {volume["target"]: volume for volume in traefik["volumes"]}
+    assert Path(mounts["/etc/traefik/traefik.yml"]["source"]) == ROOT / "traefik" / "traefik.yml"
+    static = yaml.safe_load((ROOT / "traefik" / "traefik.yml").read_text())
+    every_address = "0.0.0.0"  # noqa: S104 - inside its container, as Traefik listens there
+    expected = render_static(
+        (every_address, 80), (every_address, 443), ("127.0.0.1", 8080), Path("/traefik/dynamic")
+    )
+    assert static == expected
+    # The folder Traefik watches is the one the wharf service writes into.
+    assert "/traefik/dynamic" in mounts and mounts["/traefik/dynamic"]["read_only"]

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,8 @@ from controlplane.releases import ReleaseFiles
 from controlplane.site_rules import parse_site_rules, rules_document
 from edge.serve import EdgeConfig
 from edge.server import EdgeOptions, _serve_worker
+from tests.harness.ports import free_port
 from tests.sites import write_site
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def install_release(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ import psutil
 import pytest
 import requests
 
+from tests.harness.ports import free_port
 from tests.sites import site_files, zip_bytes
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:

@@ -23,7 +23,7 @@ from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.web.keys import ACCOUNTS, ROUTING
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.integration.test_cli_up import free_port
+from tests.harness.ports import free_port
 from tests.integration.test_traefik import _install
 
 pytestmark = pytest.mark.slow

@@ -20,11 +20,12 @@ import pytest
 from controlplane.config import Settings, load_settings
 from controlplane.releases import ReleaseFiles
 from controlplane.stack import edge_process
-from tests.edge_harness import free_port
+from tests.harness.control_plane import ADMIN, control_plane
+from tests.harness.ports import free_port
+from tests.harness.waiting import tail, wait_for
 from tests.sites import site_files, zip_bytes
 
 pytestmark = pytest.mark.slow
-ADMIN = {"email": "admin@example.test", "password": "admin-password-1"}
 MARKER = re.compile(rb"Hello from release (\w+)")
 
 
@@ -79,50 +80,7 @@ class Stack:
 
     def dump(self) -> str:
         """The control plane's log, for a failing assertion."""
-        return _tail(self.log)
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-4000:] if log.exists() else "(no log)"
-
-
-async def _control_plane(
-    settings: Settings, database_url: str, log: Path, **extra: str
-) -> asyncio.subprocess.Process:
-    """`wharf serve` as a child process, ready once it printed its URL."""
-    host, port = settings.listen
-    argv = [
-        sys.executable, "-m", "controlplane.cli", "serve",
-        "--data-dir", str(settings.data_dir),
-        "--database-url", database_url,
-        "--listen", f"{host}:{port}",
-        "--admin-email", ADMIN["email"],
-        "--admin-password", ADMIN["password"],
-        "--traefik", "false",
-        "--log-level", "warning",
-    ]  # fmt: skip
-    for name, value in extra.items():
-        argv += [f"--{name.replace('_', '-')}", value]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
-    with log.open("ab") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env
-        )
-    assert process.stdout is not None
-    while line := await asyncio.wait_for(process.stdout.readline(), 30):
-        if b"Wharf is running" in line:
-            return process
-    raise AssertionError(f"the control plane exited early:\n{_tail(log)}")
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        return tail(self.log)
 
 
 @contextlib.asynccontextmanager
@@ -138,11 +96,10 @@ async def _stack(database_url: str, tmp_path: Path, **extra: str) -> AsyncIterat
         environ={},
     )
     log = tmp_path / "control-plane.log"
-    process = await _control_plane(settings, database_url, log, **extra)
-    host, port = settings.listen
-    api = f"http://{host}:{port}"
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-    try:
+    async with (
+        control_plane(settings.data_dir, database_url, settings.listen, log, **extra) as api,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session,
+    ):
         async with session.post(f"{api}/api/v1/auth/login", json=ADMIN) as response:
             headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
         async with session.post(
@@ -151,18 +108,6 @@ async def _stack(database_url: str, tmp_path: Path, **extra: str) -> AsyncIterat
             assert response.status == 201
         async with edge_process(settings) as edge:
             yield Stack(settings, database_url, api, edge, session, headers, log)
-    finally:
-        await session.close()
-        await _stop(process)
-
-
-async def _until(condition, within: float, stack: Stack) -> None:  # type: ignore[no-untyped-def]
-    """Poll the condition every 50 ms; fail with the control plane's log after `within` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await condition():
-        assert loop.time() < deadline, stack.dump()
-        await asyncio.sleep(0.05)
 
 
 async def test_publish_rollback_and_retention_racing_never_5xx_or_take_the_site_down(
@@ -261,7 +206,7 @@ async def test_reconcile_falls_back_when_the_live_release_files_are_lost(
             return status == 200 and deploy == first and b"Hello from release first" in body
 
         # Within the reconcile interval (1 s here), plus the time to notice.
-        await _until(served_from_first, 5, stack)
+        await wait_for(served_from_first, 5, stack.log)
         deploys = await stack.deploys()
         assert deploys[first]["status"] == "live"
         assert deploys[second]["status"] == "superseded"
@@ -315,5 +260,5 @@ async def test_reconcile_heals_a_publish_killed_between_commit_and_swap(
             return status == 200 and deploy == deploy_id and b"release committed" in body
 
         # No process restarted; the control plane's reconcile swaps within its interval.
-        await _until(served, 2 + 3, stack)
+        await wait_for(served, 2 + 3, stack.log)
         assert "live pointer repaired" in stack.log.read_text()

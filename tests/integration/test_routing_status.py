@@ -12,7 +12,7 @@ from controlplane.config import Settings
 from controlplane.stack import traefik_process
 from controlplane.web.keys import ACCOUNTS, ROUTING
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
-from tests.integration.test_cli_up import free_port
+from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.slow
 

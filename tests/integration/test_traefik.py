@@ -19,7 +19,7 @@ from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import router_status
 from controlplane.traefik.render import RoutingState
 from controlplane.traefik.sync import TraefikConfigWriter
-from tests.integration.test_cli_up import free_port
+from tests.harness.ports import free_port
 from tests.sites import site_files, write_site
 
 pytestmark = pytest.mark.slow

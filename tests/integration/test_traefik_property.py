@@ -17,7 +17,7 @@ from controlplane.stack import traefik_process
 from controlplane.traefik.render import GateRoute, RoutingState, render
 from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import validate
-from tests.integration.test_cli_up import free_port
+from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.slow
 BASE = "example.com"

@@ -130,3 +130,20 @@ def test_docs_make_test_runs_every_gate() -> None:
     config.read(ROOT / "setup.cfg")
     assert int(config["coverage:report"]["fail_under"]) >= 85
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_docs_architecture_module_table_lists_every_module() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    table = text[text.index("## Inside the control plane") : text.index("## Data flow")]
+    listed = set(re.findall(r"^\| `([\w/]+(?:\.py|/))` \|", table, re.M))
+    package = ROOT / "controlplane"
+    modules = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    folders = {name for name in listed if name.endswith("/")}  # a folder row covers its modules
+    unlisted = {m for m in modules if m not in listed and not m.startswith(tuple(folders))}
+    assert unlisted == set(), "add these to docs/architecture.md's module table"
+    stale = {name for name in listed - folders if name not in modules}
+    assert stale == set(), "these rows name modules that no longer exist"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import mimetypes
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ import minify_html
 import rcssmin  # type: ignore[import-untyped]
 import rjsmin  # type: ignore[import-untyped]
 
+from controlplane.atomic import write_json_atomically
 from controlplane.errors import Invalid
 
 # --- Content types -------------------------------------------------------------------------------
@@ -467,19 +466,8 @@ def _write_manifest(target: Path, files: list[FileEntry]) -> None:
             for f in sorted(files, key=lambda f: f.path)
         ],
     }
-    # Temp file + rename: a reader never sees a half-written manifest.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), _FILE_MODE)
-            json.dump(body, f, separators=(",", ":"), sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Whole or not at all: a reader never sees a half-written manifest.
+    write_json_atomically(target, body, compact=True, mode=_FILE_MODE)
 
 
 def _relative_inside(path: Path, folder: Path) -> str | None:

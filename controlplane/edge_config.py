@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
-from controlplane.atomic import write_atomically
+from controlplane.atomic import write_json_atomically
 from controlplane.models import Site
 from controlplane.store import Store
 
@@ -24,14 +23,6 @@ def render_edge_config(
             for hostname, site, environment in verified_domains
         },
     }
-
-
-def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Write a JSON file whole or not at all: temp file in the same folder, fsync, rename."""
-    text = json.dumps(document, indent=1, sort_keys=True)
-    if json.loads(text) != document:  # round-trip check before anything is replaced
-        raise ValueError(f"{path.name} would not read back as written")
-    write_atomically(path, text)
 
 
 class EdgeConfigWriter:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.archive import ArchiveLimits, ArchiveRejected, extract_archive
+from controlplane.atomic import write_json_atomically
 from controlplane.build import BuildOptions, build_release, find_site_root
 from controlplane.errors import WharfError
 from controlplane.flags import ENV_FLAG, BuildFlag
@@ -69,12 +68,6 @@ def substitute_env_flags(root: Path, values: dict[str, str]) -> int:
     return changed
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(document, separators=(",", ":"), sort_keys=True))
-    os.replace(temp, path)
-
-
 def run_build(plan: BuildPlan, log: Callable[[str], None]) -> BuiltRelease:
     """Build a release directory under plan.workdir; raises BuildFailed with a report."""
     extracted = plan.workdir / "extracted"
@@ -129,7 +122,7 @@ def run_build(plan: BuildPlan, log: Callable[[str], None]) -> BuiltRelease:
     release = plan.workdir / "release"
     release.mkdir()
     result = build_release(root.path, release / "site", options, log, release / "manifest.json")
-    _write_json(release / "rules.json", rules_document(rules))
+    write_json_atomically(release / "rules.json", rules_document(rules), compact=True)
     total_bytes = sum(entry.size for entry in result.files)
     log(
         f"built {len(result.files)} files: {result.minified} minified"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from controlplane.atomic import write_json_atomically
 from controlplane.config import Settings
-from controlplane.edge_config import write_json_atomically
 from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.traefik.static import Resolvers, cloudflare_ranges, render_static
 

@@ -11,9 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from controlplane.atomic import write_json_atomically
 from controlplane.build import BuildOptions, build_release
 from controlplane.config import Settings, load_settings
-from controlplane.edge_config import render_edge_config, write_json_atomically
+from controlplane.edge_config import render_edge_config
 from controlplane.releases import ReleaseFiles
 from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import router_status

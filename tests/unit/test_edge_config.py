@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.edge_config import write_json_atomically
+from controlplane.atomic import write_json_atomically
 
 
 def test_edge_config_written_atomically_and_readable(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ from controlplane.atomic import write_atomically
 from controlplane.deploys import validate_environment
 from controlplane.domain_checks import dns_token_check, http_token_check
 from controlplane.errors import Forbidden, Invalid, NotFound
-from controlplane.models import Site, User
+from controlplane.models import Domain, Site, User, VerifiedBy
 from controlplane.names import is_dns_label
 from controlplane.sites import Sites
-from controlplane.store.domains import Domain, DomainQueries, VerifiedBy
+from controlplane.store.domains import DomainQueries
 
 MAX_HOSTNAME = 253
 # Spaces, controls and invisible characters: IDNA would drop some silently (U+00AD, U+200B),

@@ -22,11 +22,10 @@ import bcrypt
 
 from controlplane import auth
 from controlplane.errors import Conflict, Invalid, NotFound
-from controlplane.models import User
+from controlplane.models import Gate, GateEnvironment, GateSecret, User
 from controlplane.names import HOST_PART_SEPARATOR, is_hostname, preview_host, site_hosts
 from controlplane.sites import Sites
 from controlplane.store import Store
-from controlplane.store.gates import Gate, GateEnvironment, GateSecret
 from controlplane.traefik.render import GATE_CHECK_PATH, GATE_PATH_PREFIX
 
 GATE_ENVIRONMENTS: tuple[GateEnvironment, ...] = ("production", "staging", "previews")

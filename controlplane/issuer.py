@@ -15,9 +15,9 @@ from controlplane.acme_client import AcmeClient, AcmeError
 from controlplane.certificates import check_certificate, covers
 from controlplane.dns_providers import DnsProvider
 from controlplane.errors import Invalid
+from controlplane.models import BASE, Owner, StoredCertificate
 from controlplane.secrets import SecretBox
 from controlplane.store import Store
-from controlplane.store.tls import BASE, Owner, StoredCertificate
 from controlplane.tls import base_hostnames, sealed, served_tls
 
 log = logging.getLogger(__name__)

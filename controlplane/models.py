@@ -132,3 +132,146 @@ class LoginFailureCounts:
     address_retry_after: float
     account_failures: int
     account_retry_after: float
+
+
+VerifiedBy = Literal["dns", "http", "admin"]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A custom hostname of a site's environment and the state of its ownership check."""
+
+    id: int
+    site_id: int
+    hostname: str
+    environment: Environment
+    token: str
+    verified_at: datetime | None
+    verified_by: VerifiedBy | None
+    last_checked_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+    @property
+    def verified(self) -> bool:
+        """Whether ownership was shown (or an admin vouched for it)."""
+        return self.verified_at is not None
+
+
+GateEnvironment = Literal["production", "staging", "previews"]
+
+
+GateMode = Literal["basic", "password"]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A gate as its owner may see it: never a password or a hash."""
+
+    id: int
+    site_id: int
+    environment: GateEnvironment
+    mode: GateMode
+    version: str
+    updated_at: datetime
+    usernames: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GateSecret:
+    """What a visitor's check needs: the mode, the version cookies carry, the password hash."""
+
+    mode: GateMode
+    version: str
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class RoutedGate:
+    """A gate as routing renders it: basic users come as `name:bcrypt-hash`."""
+
+    site: str
+    environment: GateEnvironment
+    mode: GateMode
+    users: tuple[str, ...]
+
+
+Strategy = Literal["none", "traefik", "wharf", "custom", "cloudflare"]
+
+
+CertificateSource = Literal["acme", "upload"]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose certificate: the base domain (both None), a site's upload, or one custom domain."""
+
+    site_id: int | None = None
+    domain_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BaseTls:
+    """The base domain's (wildcard's) TLS choice and its issuance state."""
+
+    strategy: Strategy
+    redirect_https: bool | None
+    hsts_max_age: int
+    attempts: int
+    retry_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class SiteTls:
+    """A site's TLS defaults; None means "as the base domain / the default"."""
+
+    strategy: Strategy | None = None
+    redirect_https: bool | None = None
+    hsts_max_age: int | None = None
+
+
+@dataclass(frozen=True)
+class DomainTls:
+    """A verified custom domain with its TLS choice and issuance state."""
+
+    domain_id: int
+    site_id: int
+    hostname: str
+    strategy: Strategy | None
+    attempts: int
+    retry_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class NewCertificate:
+    """What storing a certificate needs (the key encrypted already)."""
+
+    source: CertificateSource
+    names: tuple[str, ...]
+    cert_pem: str
+    chain_pem: str
+    key_encrypted: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class StoredCertificate(NewCertificate):
+    """A certificate as stored, with its owner; the key is still encrypted."""
+
+    id: int
+    site_id: int | None
+    domain_id: int | None
+    created_at: datetime
+
+    @property
+    def owner(self) -> Owner:
+        """Whose certificate this is."""
+        return Owner(self.site_id, self.domain_id)
+
+
+BASE = Owner()  # the base domain's certificate owner

@@ -12,11 +12,10 @@ from typing import Any, Literal
 
 from controlplane.config import Settings
 from controlplane.edge_config import EdgeConfigWriter
-from controlplane.models import RoutingProgress
+from controlplane.models import RoutingProgress, StoredCertificate, Strategy
 from controlplane.secrets import SecretBox
 from controlplane.store import Store
 from controlplane.store.base import Waiter
-from controlplane.store.tls import StoredCertificate, Strategy
 from controlplane.tls import served_tls
 from controlplane.traefik.api import TraefikApi
 from controlplane.traefik.render import GateRoute, HostTls, RoutingState, TlsCertificate

@@ -10,21 +10,22 @@ from typing import Any, cast, get_args
 from controlplane.certificates import CertificateInfo, check_certificate, covers
 from controlplane.domains import stored_hostname
 from controlplane.errors import Forbidden, Invalid, NotFound
-from controlplane.models import Site, User
-from controlplane.secrets import Secret, SecretBox
-from controlplane.sites import Sites
-from controlplane.store import Store
-from controlplane.store.tls import (
+from controlplane.models import (
     BASE,
     BaseTls,
     CertificateSource,
     DomainTls,
     NewCertificate,
     Owner,
+    Site,
     SiteTls,
     StoredCertificate,
     Strategy,
+    User,
 )
+from controlplane.secrets import Secret, SecretBox
+from controlplane.sites import Sites
+from controlplane.store import Store
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 # A CA issues these for any host: custom domains follow the base domain's choice of one.

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
-
 import psycopg2.errors
 
 from controlplane.errors import Conflict
-from controlplane.models import Environment
+from controlplane.models import Domain, VerifiedBy
 from controlplane.store.routing import RoutingQueries, changes_routing
-
-VerifiedBy = Literal["dns", "http", "admin"]
 
 _COLUMNS = (
     "id, site_id, hostname, environment, token, verified_at, verified_by, last_checked_at,"
     " last_error, created_at"
 )
-
-
-@dataclass(frozen=True)
-class Domain:
-    """A custom hostname of a site's environment and the state of its ownership check."""
-
-    id: int
-    site_id: int
-    hostname: str
-    environment: Environment
-    token: str
-    verified_at: datetime | None
-    verified_by: VerifiedBy | None
-    last_checked_at: datetime | None
-    last_error: str | None
-    created_at: datetime
-
-    @property
-    def verified(self) -> bool:
-        """Whether ownership was shown (or an admin vouched for it)."""
-        return self.verified_at is not None
 
 
 class DomainQueries(RoutingQueries):

@@ -2,46 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
-
+from controlplane.models import Gate, GateMode, GateSecret, RoutedGate
 from controlplane.store.routing import RoutingQueries, changes_routing
-
-GateEnvironment = Literal["production", "staging", "previews"]
-GateMode = Literal["basic", "password"]
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A gate as its owner may see it: never a password or a hash."""
-
-    id: int
-    site_id: int
-    environment: GateEnvironment
-    mode: GateMode
-    version: str
-    updated_at: datetime
-    usernames: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GateSecret:
-    """What a visitor's check needs: the mode, the version cookies carry, the password hash."""
-
-    mode: GateMode
-    version: str
-    password_hash: str | None
-
-
-@dataclass(frozen=True)
-class RoutedGate:
-    """A gate as routing renders it: basic users come as `name:bcrypt-hash`."""
-
-    site: str
-    environment: GateEnvironment
-    mode: GateMode
-    users: tuple[str, ...]
 
 
 class GateQueries(RoutingQueries):

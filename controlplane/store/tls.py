@@ -4,94 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+from controlplane.models import (
+    BaseTls,
+    DomainTls,
+    NewCertificate,
+    Owner,
+    SiteTls,
+    StoredCertificate,
+    Strategy,
+)
 from controlplane.store.routing import RoutingQueries, changes_routing
-
-Strategy = Literal["none", "traefik", "wharf", "custom", "cloudflare"]
-CertificateSource = Literal["acme", "upload"]
 
 _CERT_COLUMNS = (
     "c.id, c.site_id, c.domain_id, c.source, c.names, c.cert_pem, c.chain_pem, c.key_encrypted,"
     " c.issuer, c.not_before, c.not_after, c.fingerprint, c.created_at"
 )
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Whose certificate: the base domain (both None), a site's upload, or one custom domain."""
-
-    site_id: int | None = None
-    domain_id: int | None = None
-
-
-BASE = Owner()
-
-
-@dataclass(frozen=True)
-class BaseTls:
-    """The base domain's (wildcard's) TLS choice and its issuance state."""
-
-    strategy: Strategy
-    redirect_https: bool | None
-    hsts_max_age: int
-    attempts: int
-    retry_at: datetime | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class SiteTls:
-    """A site's TLS defaults; None means "as the base domain / the default"."""
-
-    strategy: Strategy | None = None
-    redirect_https: bool | None = None
-    hsts_max_age: int | None = None
-
-
-@dataclass(frozen=True)
-class DomainTls:
-    """A verified custom domain with its TLS choice and issuance state."""
-
-    domain_id: int
-    site_id: int
-    hostname: str
-    strategy: Strategy | None
-    attempts: int
-    retry_at: datetime | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class NewCertificate:
-    """What storing a certificate needs (the key encrypted already)."""
-
-    source: CertificateSource
-    names: tuple[str, ...]
-    cert_pem: str
-    chain_pem: str
-    key_encrypted: str
-    issuer: str
-    not_before: datetime
-    not_after: datetime
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class StoredCertificate(NewCertificate):
-    """A certificate as stored, with its owner; the key is still encrypted."""
-
-    id: int
-    site_id: int | None
-    domain_id: int | None
-    created_at: datetime
-
-    @property
-    def owner(self) -> Owner:
-        """Whose certificate this is."""
-        return Owner(self.site_id, self.domain_id)
 
 
 def _certificate(row: dict[str, Any]) -> StoredCertificate:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from controlplane.domain_checks import challenge_record_name, challenge_url
 from controlplane.domains import Domains
-from controlplane.store.domains import Domain
+from controlplane.models import Domain
 from controlplane.web.auth import current_user
 from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint

@@ -15,7 +15,7 @@ from controlplane.gates import (
     Gates,
     safe_next,
 )
-from controlplane.store.gates import Gate
+from controlplane.models import Gate
 from controlplane.web.auth import current_user
 from controlplane.web.keys import SETTINGS
 from controlplane.web.middleware import client_address, read_json_object

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from controlplane.store.tls import BaseTls, StoredCertificate
+from controlplane.models import BaseTls, StoredCertificate
 from controlplane.tls import HSTS_MAX, STRATEGIES, HostsStatus, SiteTlsView, Tls
 from controlplane.web.auth import current_user
 from controlplane.web.middleware import read_json_object

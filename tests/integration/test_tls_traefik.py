@@ -21,9 +21,8 @@ from prometheus_client import REGISTRY
 
 from controlplane.app import Services, issuer_for, open_services
 from controlplane.config import Settings, load_settings
-from controlplane.models import User
+from controlplane.models import Owner, User
 from controlplane.stack import edge_process, traefik_process
-from controlplane.store.tls import Owner
 from tests.pebble import DEBIAN_PACKAGE, Pebble, available, free_port, running_pebble
 
 pytestmark = pytest.mark.slow

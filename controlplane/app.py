@@ -100,7 +100,7 @@ def issuer_for(settings: Settings, store: Store, box: SecretBox) -> CertificateI
             directory_url=settings.acme_directory,
             contact_email=settings.acme_email,
             ca_bundle=Path(settings.acme_ca_bundle) if settings.acme_ca_bundle else None,
-            challenge_dir=settings.data_dir / "acme",
+            challenge_dir=settings.layout.acme_challenges,
             dns=dns_provider_for(settings),
             propagation_wait=float(settings.dns_propagation_wait),
             renew_before=timedelta(days=settings.tls_renew_days),

@@ -7,15 +7,13 @@ import secrets
 from controlplane.accounts import Accounts
 from controlplane.config import Settings
 
-INITIAL_PASSWORD_FILE = "initial_admin_password"
-
 
 async def ensure_first_admin(accounts: Accounts, settings: Settings) -> str | None:
     """Create the first admin if there is no user; return its generated password, if any."""
     if settings.admin_password:
         await accounts.ensure_admin(settings.admin_email, settings.admin_password.reveal())
         return None
-    kept = settings.data_dir / INITIAL_PASSWORD_FILE
+    kept = settings.layout.initial_admin_password
     if kept.exists():
         return kept.read_text().strip()
     if await accounts.has_users():

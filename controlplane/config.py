@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controlplane.layout import DataLayout
 from controlplane.names import DEFAULT_RESERVED_SITE_NAMES, is_dns_label, is_hostname
 from controlplane.secrets import Secret
 
@@ -514,9 +515,14 @@ class Settings:
     cloudflare_trusted_ips: bool
 
     @property
+    def layout(self) -> DataLayout:
+        """The paths under the data directory."""
+        return DataLayout(self.data_dir)
+
+    @property
     def dynamic_dir(self) -> Path:
         """Where Wharf writes Traefik's dynamic config."""
-        return Path(self.traefik_dynamic_dir or self.data_dir / "traefik" / "dynamic")
+        return Path(self.traefik_dynamic_dir or self.layout.traefik_dynamic)
 
     @property
     def staging_dir(self) -> Path:

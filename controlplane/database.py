@@ -18,7 +18,7 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> AsyncIterat
     if settings.database_url is not None:
         dsn = settings.database_url.reveal()
     else:
-        embedded = EmbeddedPostgres(settings.data_dir / "pg")
+        embedded = EmbeddedPostgres(settings.layout.pg)
         dsn = await asyncio.to_thread(embedded.start)
     try:
         pool = await open_pool(dsn)

@@ -16,6 +16,7 @@ from controlplane.atomic import write_atomically
 from controlplane.deploys import validate_environment
 from controlplane.domain_checks import dns_token_check, http_token_check
 from controlplane.errors import Forbidden, Invalid, NotFound
+from controlplane.layout import DataLayout
 from controlplane.models import Domain, Site, User, VerifiedBy
 from controlplane.names import is_dns_label
 from controlplane.sites import Sites
@@ -172,7 +173,7 @@ class DomainOptions:
     @property
     def challenge_dir(self) -> Path:
         """Where the tokens the edge serves for the HTTP check live."""
-        return self.data_dir / "challenges"
+        return DataLayout(self.data_dir).challenges
 
 
 def stored_hostname(hostname: str, base_domain: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.atomic import write_json_atomically
+from controlplane.layout import DataLayout
 from controlplane.models import Site
 from controlplane.store import Store
 
@@ -30,7 +31,7 @@ class EdgeConfigWriter:
 
     def __init__(self, store: Store, data_dir: Path) -> None:
         self.store = store
-        self.path = data_dir / "edge" / "config.json"
+        self.path = DataLayout(data_dir).edge_config
         self._lock = asyncio.Lock()
 
     async def sync(self) -> None:

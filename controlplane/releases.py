@@ -21,6 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
+from controlplane.layout import DataLayout
 from controlplane.models import ENVIRONMENTS
 
 
@@ -28,13 +29,14 @@ class ReleaseFiles:
     """Paths and atomic operations on the release tree; no database, no network."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.root = data_dir.resolve()
-        self.artifacts = self.root / "artifacts"
-        self.releases = self.root / "releases"
-        self.live = self.root / "live"
-        self.staging = self.root / "staging"
-        self.uploads = self.root / "uploads"
-        self.trash = self.root / "trash"
+        layout = DataLayout(data_dir.resolve())
+        self.root = layout.root
+        self.artifacts = layout.artifacts
+        self.releases = layout.releases
+        self.live = layout.live
+        self.staging = layout.staging
+        self.uploads = layout.uploads
+        self.trash = layout.trash
 
     def ensure_dirs(self) -> None:
         """Create the top-level folders."""

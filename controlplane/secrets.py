@@ -13,6 +13,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from controlplane.layout import DataLayout
+
 
 class Secret:
     """A string whose repr and str hide the value; call reveal() where it is really needed."""
@@ -40,7 +42,7 @@ class Secret:
 
 def load_or_create_secret_key(data_dir: Path) -> Secret:
     """Read <data_dir>/secret_key, creating it (mode 0600, never overwritten) on first use."""
-    path = data_dir / "secret_key"
+    path = DataLayout(data_dir).secret_key
     data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         # Written whole to a temp file, then hard-linked into place: link() fails if another

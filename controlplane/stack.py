@@ -92,7 +92,7 @@ def traefik_resolvers(settings: Settings) -> Resolvers:
     return Resolvers(
         directory_url=settings.acme_directory,
         email=settings.acme_email,
-        storage=settings.data_dir / "traefik" / "acme.json",
+        storage=settings.layout.traefik_acme_storage,
         cert_resolver=settings.traefik_cert_resolver,
         wildcard_resolver=settings.traefik_wildcard_resolver,
         dns_provider=settings.dns_provider,
@@ -120,7 +120,7 @@ def traefik_environment(settings: Settings) -> dict[str, str]:
 @asynccontextmanager
 async def traefik_process(settings: Settings, expected_routers: set[str]) -> AsyncIterator[str]:
     """Traefik as a child process, ready once its API shows every expected router enabled."""
-    folder = settings.data_dir / "traefik"
+    layout = settings.layout
     static = render_static(
         settings.http_listen,
         settings.https_listen,
@@ -130,13 +130,13 @@ async def traefik_process(settings: Settings, expected_routers: set[str]) -> Asy
         trusted_ips=cloudflare_ranges() if settings.cloudflare_trusted_ips else (),
     )
     await asyncio.to_thread(
-        write_json_atomically, folder / "traefik.json", static
+        write_json_atomically, layout.traefik_static, static
     )  # JSON is YAML: Traefik reads it with --configFile
     process = await asyncio.create_subprocess_exec(
         traefik_binary(),
-        f"--configFile={folder / 'traefik.json'}",
+        f"--configFile={layout.traefik_static}",
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=(folder / "traefik.log").open("ab"),
+        stderr=layout.traefik_log.open("ab"),
         env=traefik_environment(settings),
         preexec_fn=_die_with_parent,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controlplane.accounts import Accounts
-from controlplane.bootstrap import INITIAL_PASSWORD_FILE, ensure_first_admin
+from controlplane.bootstrap import ensure_first_admin
 from controlplane.config import Settings
 from controlplane.secrets import Secret
 from controlplane.store import Store
@@ -19,7 +19,7 @@ async def test_bootstrap_generates_password_once_and_keeps_it(
     accounts = _accounts(store)
     password = await ensure_first_admin(accounts, settings)
     assert password and len(password) >= 12
-    kept = settings.data_dir / INITIAL_PASSWORD_FILE
+    kept = settings.layout.initial_admin_password
     assert kept.stat().st_mode & 0o777 == 0o600
     # A second start creates nobody and shows the same login.
     assert await ensure_first_admin(accounts, settings) == password
@@ -38,5 +38,5 @@ async def test_bootstrap_shows_nothing_when_users_exist(store: Store, settings: 
 async def test_bootstrap_uses_the_given_password(store: Store, settings: Settings) -> None:
     given = settings.replace(admin_password=Secret("given-password"), admin_email="ops@x.test")
     assert await ensure_first_admin(_accounts(store), given) is None  # never echoed
-    assert not (settings.data_dir / INITIAL_PASSWORD_FILE).exists()
+    assert not (settings.layout.initial_admin_password).exists()
     assert await _accounts(store).login("ops@x.test", "given-password", "127.0.0.1")

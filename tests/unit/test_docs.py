@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from controlplane.config import SETTINGS
+from controlplane.layout import DataLayout
 from controlplane.web.api import ENDPOINTS
 
 ROOT = Path(__file__).parents[2]
@@ -147,3 +148,13 @@ def test_docs_architecture_module_table_lists_every_module() -> None:
     assert unlisted == set(), "add these to docs/architecture.md's module table"
     stale = {name for name in listed - folders if name not in modules}
     assert stale == set(), "these rows name modules that no longer exist"
+
+
+def test_docs_files_on_disk_lists_exactly_the_data_layout() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text[text.index("## Files on disk") :]
+    tree = section[section.index("```\n$WHARF_DATA_DIR/") : section.index("```\n\n", 10)]
+    documented = set(re.findall(r"[├└]── (\S+?)/?(?:\s|$)", tree))
+    root = Path("/data")
+    defined = {str(path.relative_to(root)) for path in DataLayout(root).entries().values()}
+    assert documented == defined | {"pg.lock"}  # pg.lock sits beside pg/ (embedded_db.py)

@@ -8,12 +8,9 @@ import math
 from controlplane import auth
 from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from controlplane.models import ROLES, ApiToken, Role, User
-from controlplane.names import validate_email
+from controlplane.names import PASSWORD_MAX, PASSWORD_MIN, validate_email
 from controlplane.store import Store
 
-PASSWORD_MIN = 8
-# argon2 cost grows with input length; a cap keeps a login from being a cheap CPU attack.
-PASSWORD_MAX = 1024
 TOKEN_NAME_MAX = 100
 
 

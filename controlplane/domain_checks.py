@@ -12,8 +12,9 @@ import dns.nameserver
 import dns.resolver
 import httptools
 
+from controlplane.names import CHALLENGE_PATH
+
 CHALLENGE_LABEL = "_wharf-challenge"
-CHALLENGE_PATH = "/.well-known/wharf-challenge/"
 # The token is 32 characters; anything much longer is not the answer, so stop reading.
 _MAX_RESPONSE_BYTES = 64 * 1024
 

@@ -23,7 +23,14 @@ import bcrypt
 from controlplane import auth
 from controlplane.errors import Conflict, Invalid, NotFound
 from controlplane.models import Gate, GateEnvironment, GateSecret, User
-from controlplane.names import HOST_PART_SEPARATOR, is_hostname, preview_host, site_hosts
+from controlplane.names import (
+    HOST_PART_SEPARATOR,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    is_hostname,
+    preview_host,
+    site_hosts,
+)
 from controlplane.sites import Sites
 from controlplane.store import Store
 from controlplane.traefik.render import GATE_CHECK_PATH, GATE_PATH_PREFIX
@@ -33,9 +40,6 @@ Mode = Literal["none", "basic", "password"]
 MODES: tuple[Mode, ...] = ("none", "basic", "password")
 USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_USERS = 50
-PASSWORD_MIN = 8
-# argon2 cost grows with input length; a cap keeps a visitor's login from being a CPU attack.
-PASSWORD_MAX = 1024
 # bcrypt reads only the first 72 bytes of a password (the bcrypt package refuses longer ones).
 BCRYPT_MAX_BYTES = 72
 # Traefik's basicAuth runs bcrypt on every request, with no cache: cost 5 adds ~2 ms a request

@@ -18,6 +18,13 @@ HOST_PART_SEPARATOR = "--"
 STAGING_SUFFIX = f"{HOST_PART_SEPARATOR}staging"
 # Site names that would read as the platform's own hosts; WHARF_RESERVED_SITE_NAMES changes them.
 DEFAULT_RESERVED_SITE_NAMES = ("www", "api", "admin", "mail", "localhost")
+# Paths the edge answers on every host: custom-domain ownership tokens and HTTP-01 answers.
+CHALLENGE_PATH = "/.well-known/wharf-challenge/"
+ACME_PATH = "/.well-known/acme-challenge/"
+# Passwords (accounts and gates): argon2's cost grows with input length, so a cap keeps a
+# login from being a cheap CPU attack.
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
 
 

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controlplane.certificates import covers
-from controlplane.names import HOST_PART_SEPARATOR, is_dns_label, site_hosts
+from controlplane.names import (
+    ACME_PATH,
+    CHALLENGE_PATH,
+    HOST_PART_SEPARATOR,
+    is_dns_label,
+    site_hosts,
+)
 from controlplane.secrets import Secret
 from controlplane.traefik.rules import host_rule, subdomain_rule
 
@@ -16,8 +22,6 @@ EDGE_SERVICE = "wharf-edge"
 CONTROL_SERVICE = "wharf-controlplane"
 # Explicit priorities: Traefik's default is the rule's length, so a long wildcard regexp would
 # beat a short custom Host() rule. Custom and gated hosts always outrank the wildcard.
-CHALLENGE_PATH = "/.well-known/wharf-challenge/"
-ACME_PATH = "/.well-known/acme-challenge/"
 # Everything under it on a password-gated host goes to the control plane (the login page).
 GATE_PATH_PREFIX = "/.wharf/"
 GATE_CHECK_PATH = "/.wharf/gate/check"

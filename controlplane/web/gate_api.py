@@ -10,12 +10,12 @@ from controlplane.gates import (
     CHECK_PATH,
     COOKIE_NAME,
     LOGIN_PATH,
-    PASSWORD_MAX,
     GateCookie,
     Gates,
     safe_next,
 )
 from controlplane.models import Gate
+from controlplane.names import PASSWORD_MAX
 from controlplane.web.auth import current_user
 from controlplane.web.keys import SETTINGS
 from controlplane.web.middleware import client_address, read_json_object

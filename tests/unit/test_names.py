@@ -6,6 +6,8 @@ import pytest
 
 from controlplane.errors import Invalid
 from controlplane.names import (
+    ACME_PATH,
+    CHALLENGE_PATH,
     is_dns_label,
     is_hostname,
     site_hosts,
@@ -13,6 +15,7 @@ from controlplane.names import (
     validate_site_name,
 )
 from edge import hosts as edge_hosts
+from edge import serve as edge_serve
 
 
 @pytest.mark.parametrize("name", ["a", "blog", "my-site", "x1", "1x", "a" * 63])
@@ -84,3 +87,7 @@ def test_names_edge_copy_of_the_label_rule_agrees_with_the_control_planes(text: 
 )  # fmt: skip
 def test_names_hostname_rule(text: str, valid: bool) -> None:
     assert is_hostname(text) is valid
+
+
+def test_names_edge_copies_of_the_challenge_paths_agree() -> None:
+    assert (edge_serve.CHALLENGE_PREFIX, edge_serve.ACME_PREFIX) == (CHALLENGE_PATH, ACME_PATH)

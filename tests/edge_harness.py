@@ -1,4 +1,4 @@
-"""Edge test harness: real releases built on disk, one edge worker in the test's event loop."""
+"""Edge test harness: one edge worker in the test's event loop, raw HTTP on its socket."""
 
 from __future__ import annotations
 
@@ -11,34 +11,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controlplane.build import BuildOptions, build_release
 from controlplane.releases import ReleaseFiles
-from controlplane.site_rules import parse_site_rules, rules_document
 from edge.serve import EdgeConfig
 from edge.server import EdgeOptions, _serve_worker
 from tests.harness.ports import free_port
-from tests.sites import write_site
-
-
-def install_release(
-    data_dir: Path,
-    site: str,
-    deploy_id: str,
-    files: dict[str, str | bytes],
-    *,
-    minify: bool = False,
-) -> Path:
-    """Build a site the way the pipeline does (site/, manifest.json, rules.json) into releases/."""
-    source = write_site(data_dir.parent / "sources" / site / deploy_id, files)
-    rules = parse_site_rules(source)
-    assert rules.problems == [], rules.problems
-    release = ReleaseFiles(data_dir).release_path(site, deploy_id)
-    release.mkdir(parents=True)
-    build_release(
-        source, release / "site", BuildOptions(minify=minify), manifest=release / "manifest.json"
-    )
-    (release / "rules.json").write_text(json.dumps(rules_document(rules)))
-    return release
 
 
 def publish(data_dir: Path, site: str, environment: str, deploy_id: str) -> None:

@@ -19,7 +19,8 @@ from controlplane.acme_client import AcmeClient, AcmeError, IssuedCertificate
 from controlplane.certificates import check_certificate, covers
 from controlplane.dns_providers import DnsProviderError
 from controlplane.secrets import Secret
-from tests.pebble import DEBIAN_PACKAGE, Pebble, available, free_port, running_pebble
+from tests.harness.ports import free_port
+from tests.pebble import DEBIAN_PACKAGE, Pebble, available, running_pebble
 
 pytestmark = pytest.mark.slow
 EMAIL = "ops@example.test"

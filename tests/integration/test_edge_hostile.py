@@ -19,11 +19,11 @@ from tests.edge_harness import (
     Edge,
     RawResponse,
     exchange,
-    install_release,
     publish,
     read_response,
     running_edge,
 )
+from tests.harness.releases import install_release
 from tests.sites import site_files
 
 DEPLOY = "d0d0d0d0d0d0"

@@ -18,12 +18,12 @@ from multidict import CIMultiDictProxy
 
 from tests.edge_harness import (
     Edge,
-    install_release,
     publish,
     read_response,
     running_edge,
     write_edge_config,
 )
+from tests.harness.releases import install_release
 from tests.sites import site_files
 
 ONE = "0123456789ab"  # production

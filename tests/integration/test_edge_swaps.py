@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from edge.releases import live_release_dir
-from tests.edge_harness import Edge, install_release, publish, running_edge
+from tests.edge_harness import Edge, publish, running_edge
+from tests.harness.releases import install_release
 
 pytestmark = pytest.mark.slow
 

@@ -17,14 +17,16 @@ import pytest
 from aiohttp import web
 
 from controlplane.app import create_app
-from controlplane.config import Settings, load_settings
+from controlplane.config import Settings
 from controlplane.releases import ReleaseFiles
-from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import missing_or_disabled, router_status
 from controlplane.web.keys import ACCOUNTS, ROUTING
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.harness.ports import free_port
-from tests.integration.test_traefik import _install
+from tests.harness.releases import install_release
+from tests.harness.stack import edge_and_traefik, stack_settings
+from tests.harness.waiting import wait_for
+from tests.sites import site_files
 
 pytestmark = pytest.mark.slow
 RELEASES = {("blog", "production"): "aaaaaaaaaaa1", ("blog", "staging"): "bbbbbbbbbbb2"}
@@ -54,13 +56,12 @@ class Stack:
         """Wait (5 s at most) for Traefik to show every written router, enabled, and no other."""
         host, port = self.settings.traefik_api_listen
         expected = self.app[ROUTING].routers
-        status: dict[str, str] = {}
-        for _ in range(100):
+
+        async def shown() -> bool:
             status = await router_status(self.session, f"http://{host}:{port}")
-            if set(status) == expected and not missing_or_disabled(expected, status):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"traefik shows {status}, expected {sorted(expected)}")
+            return set(status) == expected and not missing_or_disabled(expected, status)
+
+        await wait_for(shown, 5, self.settings.layout.traefik_log)
 
     async def get(
         self, host: str, path: str = "/", cookie: str | None = None, **headers: str
@@ -96,23 +97,13 @@ def _cookie(response: aiohttp.ClientResponse) -> Morsel[str]:
 async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Control plane (test server on a free port), edge and Traefik; sites blog and shop."""
     control_port = free_port()
-    api_port = free_port()
-    settings = load_settings(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "database_url": database_url,
-            "listen": f"127.0.0.1:{control_port}",
-            "edge_listen": f"127.0.0.1:{free_port()}",
-            "edge_workers": "1",
-            "http_listen": f"127.0.0.1:{free_port()}",
-            "https_listen": f"127.0.0.1:{free_port()}",
-            "traefik_api_listen": f"127.0.0.1:{api_port}",
-            "traefik_api_url": f"http://127.0.0.1:{api_port}",
-            "worker": "false",
-            # The releases below are installed without deploy rows: no reconcile may undo them.
-            "reconcile_interval": "3600",
-        },
-        environ={},
+    settings = stack_settings(
+        tmp_path / "data",
+        database_url=database_url,
+        listen=f"127.0.0.1:{control_port}",
+        worker="false",
+        # The releases below are installed without deploy rows: no reconcile may undo them.
+        reconcile_interval="3600",
     )
     app = create_app(settings)
     server = await aiohttp_server(app, port=control_port)
@@ -127,19 +118,13 @@ async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> Async
             assert r.status == 201
     files = ReleaseFiles(settings.data_dir)
     for (site, environment), deploy_id in RELEASES.items():
-        _install(settings.data_dir, site, deploy_id, deploy_id, tmp_path)
+        install_release(settings.data_dir, site, deploy_id, site_files(deploy_id))
         files.activate(site, environment, deploy_id)
     try:
-        async with (
-            edge_process(settings),
-            traefik_process(settings, app[ROUTING].routers) as url,
-        ):
+        async with edge_and_traefik(settings, app[ROUTING].routers) as url:
             yield Stack(settings, app, url, api, admin, session)
     finally:
         await session.close()
-        log = settings.data_dir / "traefik" / "traefik.log"
-        if log.exists() and log.read_text().strip():
-            print("traefik log:\n" + log.read_text()[-3000:])
 
 
 async def test_gates_through_traefik_basic_password_share_and_off(stack: Stack) -> None:

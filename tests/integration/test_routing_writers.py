@@ -9,11 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from controlplane.config import load_settings
-from controlplane.stack import traefik_process
 from controlplane.traefik.files import FILE_NAME
 from tests.harness.control_plane import ADMIN, control_plane
 from tests.harness.ports import free_port
+from tests.harness.stack import edge_and_traefik, stack_settings
 from tests.harness.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -32,19 +31,9 @@ def _written_versions(*logs: Path) -> list[int]:
 async def test_routing_two_control_planes_route_a_domain_once_and_both_confirm(
     database_url: str, tmp_path: Path
 ) -> None:
-    api_port = free_port()
-    settings = load_settings(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "database_url": database_url,
-            "http_listen": f"127.0.0.1:{free_port()}",
-            "https_listen": f"127.0.0.1:{free_port()}",
-            "traefik_api_listen": f"127.0.0.1:{api_port}",
-        },
-        environ={},
-    )
+    settings = stack_settings(tmp_path / "data", database_url=database_url)
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
-    options = {"traefik_api_url": f"http://127.0.0.1:{api_port}", "log_level": "info"}
+    options = {"traefik_api_url": settings.traefik_api_url, "log_level": "info"}
     async with (
         control_plane(
             settings.data_dir, database_url, ("127.0.0.1", free_port()), logs[0], **options
@@ -56,7 +45,7 @@ async def test_routing_two_control_planes_route_a_domain_once_and_both_confirm(
     ):
         config_file = settings.dynamic_dir / FILE_NAME
         await wait_for(config_file.exists, 10, *logs)
-        async with traefik_process(settings, {"wharf-sites"}):
+        async with edge_and_traefik(settings, {"wharf-sites"}, edge=False):
             async with session.post(f"{first}/api/v1/auth/login", json=ADMIN) as response:
                 token = (await response.json())["access_token"]
             headers = {"Authorization": f"Bearer {token}"}

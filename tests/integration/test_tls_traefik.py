@@ -20,10 +20,11 @@ from cryptography.hazmat.primitives import hashes
 from prometheus_client import REGISTRY
 
 from controlplane.app import Services, issuer_for, open_services
-from controlplane.config import Settings, load_settings
+from controlplane.config import Settings
 from controlplane.models import Owner, User
-from controlplane.stack import edge_process, traefik_process
-from tests.pebble import DEBIAN_PACKAGE, Pebble, available, free_port, running_pebble
+from tests.harness.ports import free_port
+from tests.harness.stack import edge_and_traefik, stack_settings
+from tests.pebble import DEBIAN_PACKAGE, Pebble, available, running_pebble
 
 pytestmark = pytest.mark.slow
 BASE_DOMAIN = "sites.test"
@@ -71,27 +72,21 @@ async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     assert available(), f"install Debian's {DEBIAN_PACKAGE} package (make debian-deps, as root)"
     http_port, https_port = free_port(), free_port()
     with running_pebble(http_port, tls_port=https_port) as pebble:
-        settings = load_settings(
-            {
-                "data_dir": str(tmp_path / "data"),
-                "database_url": database_url,
-                "base_domain": BASE_DOMAIN,
-                "allow_wildcard_domains": "true",
-                "edge_listen": f"127.0.0.1:{free_port()}",
-                "edge_workers": "1",
-                "http_listen": f"127.0.0.1:{http_port}",
-                "https_listen": f"127.0.0.1:{https_port}",
-                "traefik_api_listen": f"127.0.0.1:{free_port()}",
-                "acme_directory": pebble.directory_url,
-                "acme_ca_bundle": str(pebble.ca_bundle),
-                "acme_email": "ops@example.test",
-                "dns_provider": "exec",
-                "dns_exec_script": str(write_exec_script(tmp_path, pebble)),
-                "dns_propagation_wait": "0",
-                "dns_resolver": f"127.0.0.1:{pebble.dns_port}",
-                "worker": "false",
-            },
-            environ={},
+        settings = stack_settings(
+            tmp_path / "data",
+            database_url=database_url,
+            base_domain=BASE_DOMAIN,
+            allow_wildcard_domains="true",
+            http_listen=f"127.0.0.1:{http_port}",
+            https_listen=f"127.0.0.1:{https_port}",
+            acme_directory=pebble.directory_url,
+            acme_ca_bundle=str(pebble.ca_bundle),
+            acme_email="ops@example.test",
+            dns_provider="exec",
+            dns_exec_script=str(write_exec_script(tmp_path, pebble)),
+            dns_propagation_wait="0",
+            dns_resolver=f"127.0.0.1:{pebble.dns_port}",
+            worker="false",
         )
         async with open_services(settings) as services:
             admin = await services.accounts.create_user(
@@ -101,17 +96,11 @@ async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
             stop = asyncio.Event()
             reconciler = asyncio.create_task(services.routing.run(stop, 60))
             try:
-                async with (
-                    edge_process(settings),
-                    traefik_process(settings, {"wharf-sites", "wharf-acme-http01"}),
-                ):
+                async with edge_and_traefik(settings, {"wharf-sites", "wharf-acme-http01"}):
                     yield Stack(settings, services, pebble, admin)
             finally:
                 stop.set()
                 await reconciler
-                log = settings.data_dir / "traefik" / "traefik.log"
-                if log.exists() and log.read_text().strip():
-                    print("traefik log:\n" + log.read_text()[-4000:])
                 print(pebble.logs())
 
 

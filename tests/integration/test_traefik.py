@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,62 +10,33 @@ import aiohttp
 import pytest
 
 from controlplane.atomic import write_json_atomically
-from controlplane.build import BuildOptions, build_release
-from controlplane.config import Settings, load_settings
+from controlplane.config import Settings
 from controlplane.edge_config import render_edge_config
 from controlplane.releases import ReleaseFiles
-from controlplane.stack import edge_process, traefik_process
 from controlplane.traefik.api import router_status
 from controlplane.traefik.render import RoutingState
 from controlplane.traefik.sync import TraefikConfigWriter
-from tests.harness.ports import free_port
-from tests.sites import site_files, write_site
+from tests.harness.releases import install_release
+from tests.harness.stack import edge_and_traefik, stack_settings
+from tests.harness.waiting import wait_for
+from tests.sites import site_files
 
 pytestmark = pytest.mark.slow
 RELEASES = {"production": "aaaaaaaaaaa1", "staging": "bbbbbbbbbbb2"}
 
 
-def _install(data: Path, site: str, deploy_id: str, marker: str, tmp: Path) -> None:
-    source = write_site(tmp / f"src-{deploy_id}", site_files(marker))
-    release = data / "releases" / site / deploy_id
-    release.mkdir(parents=True)
-    build_release(
-        source,
-        release / "site",
-        BuildOptions(precompress=False),
-        manifest=release / "manifest.json",
-    )
-    (release / "rules.json").write_text(json.dumps({"version": 1, "redirects": [], "headers": []}))
-
-
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
     """Edge and Traefik running on free ports over a data dir with two releases of `blog`."""
-    settings = load_settings(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "edge_listen": f"127.0.0.1:{free_port()}",
-            "edge_workers": "1",
-            "http_listen": f"127.0.0.1:{free_port()}",
-            "https_listen": f"127.0.0.1:{free_port()}",
-            "traefik_api_listen": f"127.0.0.1:{free_port()}",
-        },
-        environ={},
-    )
+    settings = stack_settings(tmp_path / "data")
     files = ReleaseFiles(settings.data_dir)
     for environment, deploy_id in RELEASES.items():
-        _install(settings.data_dir, "blog", deploy_id, deploy_id, tmp_path)
+        install_release(settings.data_dir, "blog", deploy_id, site_files(deploy_id))
         files.activate("blog", environment, deploy_id)
     writer = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
     routers = await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
-    try:
-        # The same child processes `wharf up` runs.
-        async with edge_process(settings), traefik_process(settings, routers) as url:
-            yield settings, url
-    finally:
-        log = settings.data_dir / "traefik" / "traefik.log"
-        if log.exists() and log.read_text().strip():
-            print("traefik log:\n" + log.read_text()[-3000:])
+    async with edge_and_traefik(settings, routers) as url:
+        yield settings, url
 
 
 async def _get(url: str, host: str) -> tuple[int, str, dict[str, Any]]:
@@ -124,7 +93,7 @@ async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_i
 ) -> None:
     settings, url = stack
     write_json_atomically(
-        settings.data_dir / "edge" / "config.json",
+        settings.layout.edge_config,
         render_edge_config([], [("www.shop.test", "blog", "production")]),
     )
     writer = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
@@ -136,14 +105,18 @@ async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_i
     )
     expected = await writer.sync(state)
     host, port = settings.traefik_api_listen
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):  # Traefik reloads the file within milliseconds; wait for it
+    log = settings.layout.traefik_log
+
+    async def routed() -> bool:
+        async with aiohttp.ClientSession() as session:
             status = await router_status(session, f"http://{host}:{port}")
-            if set(status) == expected and set(status.values()) == {"enabled"}:
-                break
-            await asyncio.sleep(0.05)
-    assert set(status) == expected
-    await asyncio.sleep(0.1)  # the edge re-reads its config at most every 50 ms
+        return set(status) == expected and set(status.values()) == {"enabled"}
+
+    async def served() -> bool:
+        return (await _get(url, "www.shop.test"))[0] == 200
+
+    await wait_for(routed, 5, log)  # Traefik reloads the file within milliseconds
+    await wait_for(served, 5, log)  # the edge re-reads its config at most every 50 ms
     code, body, headers = await _get(url, "www.shop.test")
     assert code == 200 and RELEASES["production"] in body
     # The unverified domain reaches the edge only for its ownership token.

@@ -16,20 +16,15 @@ import aiohttp
 from aiohttp import web
 
 from controlplane import cli_client
-from controlplane.app import (
-    accounts_for,
-    create_app,
-    open_services,
-    run_background,
-)
+from controlplane.app import create_app
 from controlplane.bootstrap import ensure_first_admin
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.database import open_store
 from controlplane.errors import WharfError
 from controlplane.logs import configure_logging
+from controlplane.services import accounts_for, open_services, run_background
 from controlplane.stack import edge_process, traefik_process
 from controlplane.store import describe_schema
-from controlplane.web.keys import ACCOUNTS, ROUTING
 from edge.serve import EdgeConfig
 from edge.server import EdgeOptions, run_edge
 
@@ -170,17 +165,18 @@ async def _serve(settings: Settings, *, show_login: bool, whole_stack: bool = Fa
     if whole_stack and settings.traefik and not settings.traefik_api_url:
         api_host, api_port = settings.traefik_api_listen
         settings = settings.replace(traefik_api_url=f"http://{api_host}:{api_port}")
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
     async with contextlib.AsyncExitStack() as children:
-        password = await ensure_first_admin(runner.app[ACCOUNTS], settings)
+        services = await children.enter_async_context(open_services(settings))
+        password = await ensure_first_admin(services.accounts, settings)
+        runner = web.AppRunner(create_app(settings, services), access_log=None)
+        await runner.setup()
+        children.push_async_callback(runner.cleanup)
         host, port = settings.listen
         await web.TCPSite(runner, host, port).start()
-        children.push_async_callback(runner.cleanup)
         if whole_stack:
             edge_url = await children.enter_async_context(edge_process(settings))
             if settings.traefik:
-                routers = runner.app[ROUTING].routers
+                routers = services.routing.routers
                 sites_url = await children.enter_async_context(traefik_process(settings, routers))
         print(f"Wharf is running: http://{host}:{port}/", flush=True)
         if whole_stack:

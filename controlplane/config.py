@@ -452,7 +452,13 @@ SETTINGS: tuple[Setting, ...] = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved configuration; built once, then passed down."""
+    """Resolved configuration; built once, then passed down.
+
+    Each field is one raw setting, named as its WHARF_* variable. The properties derive
+    what the code uses from them and are named for that use (`traefik_watched_dir` from
+    `traefik_dynamic_dir`, `edge_upstream` from `edge_url`, `site_link_template` from
+    `site_url`), so a raw value and the one derived from it never look alike.
+    """
 
     data_dir: Path
     database_url: Secret | None
@@ -520,18 +526,18 @@ class Settings:
         return DataLayout(self.data_dir)
 
     @property
-    def dynamic_dir(self) -> Path:
+    def traefik_watched_dir(self) -> Path:
         """Where Wharf writes Traefik's dynamic config."""
         return Path(self.traefik_dynamic_dir or self.layout.traefik_dynamic)
 
     @property
-    def staging_dir(self) -> Path:
+    def traefik_staging_dir(self) -> Path:
         """Where Traefik's file is written before its rename: beside the watched folder, on
         the same filesystem (a rename cannot cross filesystems), but not inside it."""
-        return self.dynamic_dir.parent / "wharf-staging"
+        return self.traefik_watched_dir.parent / "wharf-staging"
 
     @property
-    def site_url_template(self) -> str:
+    def site_link_template(self) -> str:
         """The link template for site hosts: configured, or Traefik's http entrypoint."""
         if self.site_url:
             return self.site_url
@@ -539,13 +545,13 @@ class Settings:
         return "http://{host}/" if port == 80 else f"http://{{host}}:{port}/"
 
     @property
-    def edge_address(self) -> str:
+    def edge_upstream(self) -> str:
         """The URL Traefik forwards site requests to."""
         host, port = self.edge_listen
         return self.edge_url or f"http://{host}:{port}"
 
     @property
-    def control_address(self) -> str:
+    def control_upstream(self) -> str:
         """The URL Traefik forwards gate checks and gate logins to."""
         host, port = self.listen
         return self.control_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"

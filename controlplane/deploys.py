@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane.archive import ArchiveLimits, ArchiveRejected, inspect_archive
@@ -56,6 +58,18 @@ def validate_environment(environment: object) -> Environment:
     raise Invalid("environment is 'production' or 'staging'", code="invalid_environment")
 
 
+@dataclass(frozen=True)
+class UploadForm:
+    """What came with an upload besides the archive: its environment and flags, unvalidated."""
+
+    environment: object
+    flags: object
+
+
+# Streams an upload to the given path, refusing it past the given size; returns its form.
+ReceiveUpload = Callable[[Path, int], Awaitable[UploadForm]]
+
+
 class Deploys:
     """Deploy operations on behalf of a user; the build itself is the worker's."""
 
@@ -67,12 +81,33 @@ class Deploys:
         self.sites = sites
         self.limits = limits
 
+    async def receive(self, actor: User, site_name: str, receive: ReceiveUpload) -> Deploy:
+        """Check access, let `receive` stream the upload to a new file under the size limit,
+        then create the deploy from it; nothing is read from a stranger."""
+        site = await self.sites.get(actor, site_name)
+        upload = self.files.new_upload_path()
+        try:
+            form = await receive(upload, self.limits.max_upload_bytes)
+        except BaseException:
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
+            raise
+        return await self._create(actor, site, upload, form.environment, form.flags)
+
     async def create(
         self, actor: User, site_name: str, upload: Path, environment: object, flags: object
     ) -> Deploy:
         """Validate an uploaded ZIP, keep it, and queue its build; the upload file is consumed."""
         try:
             site = await self.sites.get(actor, site_name)
+        except BaseException:
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
+            raise
+        return await self._create(actor, site, upload, environment, flags)
+
+    async def _create(
+        self, actor: User, site: Site, upload: Path, environment: object, flags: object
+    ) -> Deploy:
+        try:
             env = validate_environment(environment)
             if env == "staging" and not has_staging_host(site.name):
                 raise _no_staging_host(site.name)
@@ -128,12 +163,9 @@ class Deploys:
         self, actor: User | None, site_name: str, deploy_id: str, *, kind: str = "publish"
     ) -> PublishEvent:
         """Make a ready (or earlier live) deploy live in its environment."""
-        if actor is None:
-            site = await self.sites.store.get_site(site_name, None)
-            if site is None:
-                raise NotFound("no such site", code="site_not_found")
-        else:
-            site = await self.sites.get(actor, site_name)
+        site = await (
+            self.sites.named(site_name) if actor is None else self.sites.get(actor, site_name)
+        )
         return await self.publish_deploy(site, deploy_id, actor.id if actor else None, kind)
 
     async def publish_deploy(

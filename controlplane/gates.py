@@ -268,7 +268,7 @@ class GateOptions:
     """What the gate service needs from the settings."""
 
     base_domain: str
-    site_url_template: str
+    site_link_template: str
     max_failures: int
     failure_window: int
     cookie_ttl: int = COOKIE_TTL
@@ -360,7 +360,7 @@ class Gates:
         host = await self._share_host(site.id, site.name, env, deploy_id, hostname)
         expires = int(self.tokens.clock()) + expires_in
         token = self.tokens.issue("share", host, f"{site.name}/{env}", gate.version, expires)
-        url = self.options.site_url_template.format(host=host)
+        url = self.options.site_link_template.format(host=host)
         separator = "&" if "?" in url else "?"
         return f"{url}{separator}{SHARE_PARAM}={token}", datetime.fromtimestamp(expires, UTC)
 

@@ -115,6 +115,29 @@ class RoutingProgress:
     refused_reason: str | None
 
 
+RoutingStateName = Literal["pending", "confirmed", "error"]
+# What Traefik's API says of a site's routers: all enabled, not yet, no answer, no API set.
+TraefikView = Literal["confirmed", "pending", "unreachable", "unchecked"]
+
+
+@dataclass(frozen=True)
+class RoutingReport:
+    """Where a routing change stands: pending, confirmed by Traefik, or refused (with why)."""
+
+    state: RoutingStateName
+    version: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteRouting:
+    """A site's routers as Traefik shows them, and why the newest config was refused, if so."""
+
+    traefik: TraefikView
+    routers: dict[str, str]  # router name -> enabled, disabled, missing or unknown
+    config_error: str | None
+
+
 @dataclass(frozen=True)
 class LogLine:
     """One line of a deploy's build log."""

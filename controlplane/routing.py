@@ -8,17 +8,29 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from controlplane.config import Settings
 from controlplane.edge_config import EdgeConfigWriter
-from controlplane.models import RoutingProgress, StoredCertificate, Strategy
+from controlplane.models import (
+    RoutingProgress,
+    RoutingReport,
+    SiteRouting,
+    StoredCertificate,
+    Strategy,
+)
 from controlplane.secrets import SecretBox
 from controlplane.store import Store
 from controlplane.store.base import Waiter
 from controlplane.tls import served_tls
 from controlplane.traefik.api import TraefikApi
-from controlplane.traefik.render import GateRoute, HostTls, RoutingState, TlsCertificate
+from controlplane.traefik.render import (
+    GateRoute,
+    HostTls,
+    RoutingState,
+    TlsCertificate,
+    site_routers,
+)
 from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import InvalidConfig
 
@@ -37,12 +49,11 @@ class TlsRouting:
 
 
 def _host_tls(strategy: Strategy, certificate: object, redirect: bool | None, hsts: int) -> HostTls:
-    """How hosts are served: "traefik", "stored" when Wharf holds their certificate, else
-    "none"; redirect when asked or, unset, whenever they have TLS."""
-    served = "traefik" if strategy == "traefik" else "stored" if certificate else "none"
-    if served == "none":
+    """How hosts are served: by their strategy when Traefik issues (traefik) or Wharf holds
+    their certificate, else HTTP only; redirect when asked or, unset, whenever they have TLS."""
+    if strategy == "none" or (strategy != "traefik" and not certificate):
         return HostTls()
-    return HostTls(served, redirect=True if redirect is None else redirect, hsts_max_age=hsts)
+    return HostTls(strategy, redirect=True if redirect is None else redirect, hsts_max_age=hsts)
 
 
 async def routing_tls(store: Store, box: SecretBox) -> TlsRouting:
@@ -112,8 +123,8 @@ async def routing_state(
     tls = await routing_tls(store, box)
     return RoutingState(
         settings.base_domain,
-        settings.edge_address,
-        control_url=settings.control_address,
+        settings.edge_upstream,
+        control_url=settings.control_upstream,
         control_host=settings.control_host,
         custom_domains={hostname: site for hostname, site, _ in verified},
         pending_domains=tuple(await store.pending_hostnames()),
@@ -129,21 +140,11 @@ async def routing_state(
     )
 
 
-RoutingStateName = Literal["pending", "confirmed", "error"]
 # How long one round waits for Traefik's API to show what was written, and how often it asks.
 CONFIRM_SECONDS = 10.0
 POLL_SECONDS = 0.05
 # A burst of changes (a script adding many domains) is rendered once.
 DEBOUNCE_SECONDS = 0.05
-
-
-@dataclass(frozen=True)
-class RoutingReport:
-    """Where a routing change stands: pending, confirmed by Traefik, or refused (with why)."""
-
-    state: RoutingStateName
-    version: int
-    error: str | None = None
 
 
 def report_for(progress: RoutingProgress, version: int) -> RoutingReport:
@@ -168,7 +169,9 @@ class Routing:
         self.store = store
         self.box = box
         self.edge = EdgeConfigWriter(store, settings.data_dir)
-        self.traefik = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
+        self.traefik = TraefikConfigWriter(
+            settings.traefik_watched_dir, settings.traefik_staging_dir
+        )
         self.routers: set[str] = set()
         # Woken on every routing change seen, in this process (the certificate issuer).
         self.listeners: list[Callable[[], None]] = []
@@ -228,6 +231,21 @@ class Routing:
         """Where the change numbered version (default: the newest) stands."""
         progress = await self.store.routing_progress()
         return report_for(progress, progress.version if version is None else version)
+
+    async def site(self, site: str) -> SiteRouting:
+        """A site's routers as Traefik's API shows them, with the newest refusal's reason."""
+        expected = sorted(site_routers(await self.state(), site))
+        # A refused config is never written; the last good one stays and this says why.
+        refused = (await self.report()).error
+        unknown = {name: "unknown" for name in expected}
+        if self.traefik_api is None:
+            return SiteRouting("unchecked", unknown, refused)
+        shown = await self.traefik_api.routers()
+        if shown is None:
+            return SiteRouting("unreachable", unknown, refused)
+        routers = {name: shown.get(name, "missing") for name in expected}
+        enabled = all(status == "enabled" for status in routers.values())
+        return SiteRouting("confirmed" if enabled else "pending", routers, refused)
 
     async def wait(self, version: int, seconds: float) -> RoutingReport:
         """The report once the change is confirmed or refused, or pending after seconds."""

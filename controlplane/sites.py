@@ -49,6 +49,13 @@ class Sites:
             raise NotFound(f"no site named {name!r}", code="site_not_found")
         return site
 
+    async def named(self, name: str) -> Site:
+        """Any site by name, for the system's own actions (the worker's auto-publish)."""
+        site = await self.store.get_site(name, None)
+        if site is None:
+            raise NotFound(f"no site named {name!r}", code="site_not_found")
+        return site
+
     async def update(self, actor: User, name: str, changes: dict[str, Any]) -> Site:
         """Change settings: auto_publish, minify, spa, allowed_flags; tier for admins."""
         site = await self.get(actor, name)

@@ -125,7 +125,7 @@ async def traefik_process(settings: Settings, expected_routers: set[str]) -> Asy
         settings.http_listen,
         settings.https_listen,
         settings.traefik_api_listen,
-        settings.dynamic_dir,
+        settings.traefik_watched_dir,
         acme=traefik_resolvers(settings),
         trusted_ips=cloudflare_ranges() if settings.cloudflare_trusted_ips else (),
     )

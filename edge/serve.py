@@ -97,8 +97,9 @@ def decode_path(raw_path: str) -> str:
     return path
 
 
-class Server:
-    """Answers requests from the release tree; one per worker process."""
+class Responder:
+    """Turns a parsed request into a response from the release tree (the sockets are
+    edge/server.py's); one per worker process."""
 
     def __init__(self, config: EdgeConfig, cache: ReleaseCache | None = None) -> None:
         self.config = config

@@ -18,7 +18,7 @@ from typing import Any
 import httptools
 
 from edge.metrics import WorkerStats, render
-from edge.serve import EdgeConfig, Request, Response, Routed, Server, http_date, plain
+from edge.serve import EdgeConfig, Request, Responder, Response, Routed, http_date, plain
 
 log = logging.getLogger("edge")
 
@@ -112,8 +112,8 @@ _connections: set[HttpProtocol] = set()
 class HttpProtocol(asyncio.Protocol):
     """One connection: parse requests in order, answer each, stream big files with back-pressure."""
 
-    def __init__(self, server: Server, stats: WorkerStats, data_dir: Path) -> None:
-        self.server = server
+    def __init__(self, responder: Responder, stats: WorkerStats, data_dir: Path) -> None:
+        self.responder = responder
         self.stats = stats
         self.metrics_dir = data_dir / "edge" / "metrics"
         self.transport: asyncio.Transport | None = None
@@ -209,8 +209,8 @@ class HttpProtocol(asyncio.Protocol):
         while self.pending and not self.streaming and self.transport is not None:
             request, keep_alive, started = self.pending.popleft()
             # Routed once: the key and the answer come from the same readlink of the live link.
-            routed = self.server.route(request)
-            key = self.server.cache_key(request, routed)
+            routed = self.responder.route(request)
+            key = self.responder.cache_key(request, routed)
             prepared = _prepared.get(key) if key is not None else None
             if prepared is not None:
                 self._write(prepared, keep_alive, started)
@@ -251,14 +251,14 @@ class HttpProtocol(asyncio.Protocol):
                 render(self.metrics_dir),
             )
         try:
-            return self.server.handle(request, routed)
+            return self.responder.handle(request, routed)
         except Exception:
             log.exception("request failed")
             return plain(500, "internal error")
 
     def _service_host(self, raw_host: str) -> bool:
         host = raw_host.lower().rpartition(":")[0] or raw_host.lower()
-        return self.server.hosts.is_service_host(host) or host == "localhost"
+        return self.responder.hosts.is_service_host(host) or host == "localhost"
 
     def _send(self, request: Request, response: Response, keep_alive: bool, started: float) -> None:
         head_only = request.method == "HEAD" or response.status == 304
@@ -390,11 +390,11 @@ async def _serve_worker(config: EdgeConfig, options: EdgeOptions, ready: Any) ->
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    server = Server(config)
+    responder = Responder(config)
     stats = WorkerStats(config.data_dir / "edge" / "metrics")
     _Clock.tick(loop)
     listener = await loop.create_server(
-        lambda: HttpProtocol(server, stats, config.data_dir),
+        lambda: HttpProtocol(responder, stats, config.data_dir),
         sock=_listening_socket(options),
     )
     if ready is not None:

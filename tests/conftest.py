@@ -20,7 +20,7 @@ from controlplane.app import create_app
 from controlplane.config import Settings, load_settings
 from controlplane.embedded_db import EmbeddedPostgres
 from controlplane.store import Store, open_pool
-from controlplane.web.keys import ACCOUNTS, ROUTING
+from controlplane.web.keys import SERVICES
 
 ADMIN_EMAIL = "admin@example.test"
 ADMIN_PASSWORD = "admin-password-1"
@@ -136,7 +136,7 @@ async def client(aiohttp_client, settings: Settings) -> TestClient:  # type: ign
     """A client of a running control plane with one admin."""
     app: web.Application = create_app(settings)
     test_client: TestClient = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     return test_client
 
 
@@ -169,6 +169,6 @@ async def make_member(
 
 async def routed(client: TestClient) -> None:
     """Wait until every routing change so far is written (or refused) by the app's reconciler."""
-    routing = client.server.app[ROUTING]
+    routing = client.server.app[SERVICES].routing
     report = await routing.wait((await routing.report()).version, 15)
     assert report.state != "pending", "routing was not written within 15 s"

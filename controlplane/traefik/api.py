@@ -46,18 +46,29 @@ class TraefikApi:
         self.api_url = api_url
         self._session: aiohttp.ClientSession | None = None
 
-    async def shows(self, version: int, routers: set[str]) -> bool:
-        """Whether Traefik has loaded this version (or a newer one) with every router enabled."""
+    def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        return self._session
+
+    async def shows(self, version: int, routers: set[str]) -> bool:
+        """Whether Traefik has loaded this version (or a newer one) with every router enabled."""
+        session = self._open()
         try:
-            loaded = await loaded_version(self._session, self.api_url)
+            loaded = await loaded_version(session, self.api_url)
             if loaded is None or loaded < version:
                 return False
-            status = await router_status(self._session, self.api_url)
+            status = await router_status(session, self.api_url)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
             return False
         return not missing_or_disabled(routers, status)
+
+    async def routers(self) -> dict[str, str] | None:
+        """Wharf's routers and their status, or None when Traefik's API does not answer."""
+        try:
+            return await router_status(self._open(), self.api_url)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return None
 
     async def close(self) -> None:
         """Close the session."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controlplane.certificates import covers
+from controlplane.models import Strategy
 from controlplane.names import (
     ACME_PATH,
     CHALLENGE_PATH,
@@ -63,7 +64,9 @@ class GateRoute:
 class HostTls:
     """How hosts are served: HTTP only ("none"), or HTTPS too, with redirect and HSTS."""
 
-    strategy: str = "none"  # none, traefik (Traefik's resolvers) or stored (tls.certificates)
+    # The API's own word: none (HTTP only), traefik (Traefik's resolvers issue), or wharf,
+    # custom or cloudflare (the certificate Wharf holds is served from tls.certificates).
+    strategy: Strategy = "none"
     redirect: bool = False
     hsts_max_age: int = 0
 
@@ -185,7 +188,7 @@ def render(state: RoutingState) -> dict[str, Any]:
     for hostname in sorted(state.custom_domains):
         wildcard = hostname.startswith("*.")
         out.route(
-            f"wharf-domain-{_slug(hostname.removeprefix('*.'))}{'-any' if wildcard else ''}",
+            _name("domain", hostname),
             subdomain_rule(hostname[2:]) if wildcard else host_rule(hostname),
             # An exact custom host beats a wildcard custom domain; both beat the base wildcard.
             PRIORITY_DOMAIN_WILDCARD if wildcard else PRIORITY_HOST,
@@ -199,7 +202,7 @@ def render(state: RoutingState) -> dict[str, Any]:
         )
     for hostname in sorted(set(state.pending_domains) - set(state.custom_domains)):
         out.route(
-            f"wharf-challenge-{_slug(hostname)}",
+            _name("challenge", hostname),
             f"{host_rule(hostname)} && PathPrefix(`{CHALLENGE_PATH}`)",
             PRIORITY_HOST,
             HostTls(),
@@ -344,14 +347,9 @@ def _previews_rule(site: str, base_domain: str) -> str:
 
 
 def _name(kind: str, text: str) -> str:
-    """`wharf-<kind>-<slug>-<hash8>`, at most 63 characters, unique per text."""
+    """`wharf-<kind>-<slug>-<hash8>`, at most 63 characters, unique per text: the one scheme
+    of every per-host router and middleware name (`a-b.c` and `a.b-c` never collide)."""
     prefix = f"wharf-{kind}-"
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     slug = text.replace("*", "any").replace(".", "-")[: 63 - len(prefix) - 9].rstrip("-")
     return f"{prefix}{slug}-{digest}"
-
-
-def _slug(hostname: str) -> str:
-    """A short, unique, name-safe form of a hostname (`a-b.c` and `a.b-c` must not collide)."""
-    digest = hashlib.sha256(hostname.encode()).hexdigest()[:8]
-    return f"{hostname.replace('.', '-')[:40]}-{digest}"

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from controlplane.deploys import UploadForm
 from controlplane.flags import masked
-from controlplane.models import Deploy, LogLine, PublishEvent, Site
+from controlplane.models import Deploy, LogLine, PublishEvent
 from controlplane.names import preview_host, site_hosts
-from controlplane.web.auth import current_user
-from controlplane.web.keys import DEPLOYS, SETTINGS, SITES
+from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import read_json_object
-from controlplane.web.routing_status import routed_json
+from controlplane.web.openapi import Endpoint
+from controlplane.web.site_api import site_urls
 from controlplane.web.uploads import parse_flags_text, receive_upload
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def site_urls(request: web.Request, hosts: dict[str, str | None]) -> dict[str, str | None]:
-    """Hostnames turned into links with the WHARF_SITE_URL template."""
-    template = request.app[SETTINGS].site_url_template
-    return {name: template.format(host=host) if host else None for name, host in hosts.items()}
 
 
 def deploy_json(request: web.Request, deploy: Deploy) -> dict[str, Any]:
@@ -77,40 +73,25 @@ def log_json(line: LogLine) -> dict[str, Any]:
     return {"n": line.line_no, "at": _iso(line.logged_at), "text": line.text}
 
 
-def site_settings_json(site: Site) -> dict[str, Any]:
-    """A site's deploy settings."""
-    return {
-        "tier": site.tier,
-        "auto_publish": site.auto_publish,
-        "minify": site.minify,
-        "allowed_flags": site.allowed_flags,
-        "spa": site.spa,
-    }
-
-
 async def create_deploy(request: web.Request) -> web.Response:
     """Upload a ZIP (raw body or multipart field `archive`); 202 with the pending deploy."""
     actor = await current_user(request)
-    deploys = request.app[DEPLOYS]
-    site = await request.app[SITES].get(actor, request.match_info["site"])
-    upload = deploys.files.new_upload_path()
-    try:
-        received = await receive_upload(request, upload, deploys.limits.max_upload_bytes)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            upload.unlink()
-        raise
-    environment = received.fields.get("environment") or request.query.get(
-        "environment", "production"
-    )
-    flags = parse_flags_text(received.fields.get("flags") or request.query.get("flags"))
-    deploy = await deploys.create(actor, site.name, upload, environment, flags)
+
+    async def receive(path: Path, limit: int) -> UploadForm:
+        received = await receive_upload(request, path, limit)
+        fields, query = received.fields, request.query
+        return UploadForm(
+            environment=fields.get("environment") or query.get("environment", "production"),
+            flags=parse_flags_text(fields.get("flags") or query.get("flags")),
+        )
+
+    deploy = await services(request).deploys.receive(actor, request.match_info["site"], receive)
     return web.json_response(deploy_json(request, deploy), status=202)
 
 
 async def list_deploys(request: web.Request) -> web.Response:
     """A site's deploys, newest first."""
-    deploys = await request.app[DEPLOYS].for_site(
+    deploys = await services(request).deploys.for_site(
         await current_user(request), request.match_info["site"]
     )
     return web.json_response({"deploys": [deploy_json(request, d) for d in deploys]})
@@ -118,7 +99,7 @@ async def list_deploys(request: web.Request) -> web.Response:
 
 async def get_deploy(request: web.Request) -> web.Response:
     """One deploy."""
-    deploy = await request.app[DEPLOYS].get(
+    deploy = await services(request).deploys.get(
         await current_user(request), request.match_info["site"], request.match_info["deploy"]
     )
     return web.json_response(deploy_json(request, deploy))
@@ -126,7 +107,7 @@ async def get_deploy(request: web.Request) -> web.Response:
 
 async def deploy_log(request: web.Request) -> web.Response:
     """A deploy's build log."""
-    lines = await request.app[DEPLOYS].log(
+    lines = await services(request).deploys.log(
         await current_user(request), request.match_info["site"], request.match_info["deploy"]
     )
     return web.json_response({"lines": [log_json(line) for line in lines]})
@@ -135,10 +116,9 @@ async def deploy_log(request: web.Request) -> web.Response:
 async def update_deploy(request: web.Request) -> web.Response:
     """Pin or unpin a deploy."""
     actor = await current_user(request)
-    # Access first: a stranger learns nothing from how the body is judged.
-    await request.app[DEPLOYS].get(actor, request.match_info["site"], request.match_info["deploy"])
+    await check_site_access(request, actor)
     body = await read_json_object(request)
-    deploy = await request.app[DEPLOYS].set_pinned(
+    deploy = await services(request).deploys.set_pinned(
         actor, request.match_info["site"], request.match_info["deploy"], body.get("pinned")
     )
     return web.json_response(deploy_json(request, deploy))
@@ -146,7 +126,7 @@ async def update_deploy(request: web.Request) -> web.Response:
 
 async def publish_deploy(request: web.Request) -> web.Response:
     """Make a ready deploy live (atomic)."""
-    event = await request.app[DEPLOYS].publish(
+    event = await services(request).deploys.publish(
         await current_user(request), request.match_info["site"], request.match_info["deploy"]
     )
     return web.json_response(event_json(event))
@@ -155,9 +135,9 @@ async def publish_deploy(request: web.Request) -> web.Response:
 async def rollback(request: web.Request) -> web.Response:
     """Back to the previous live deploy, or the one named."""
     actor = await current_user(request)
-    await request.app[SITES].get(actor, request.match_info["site"])
+    await check_site_access(request, actor)
     body = await read_json_object(request) if request.body_exists else {}
-    event = await request.app[DEPLOYS].rollback(
+    event = await services(request).deploys.rollback(
         actor,
         request.match_info["site"],
         body.get("environment", "production"),
@@ -168,16 +148,54 @@ async def rollback(request: web.Request) -> web.Response:
 
 async def publish_history(request: web.Request) -> web.Response:
     """Every publish and rollback of a site: who, when, from, to."""
-    events = await request.app[DEPLOYS].history(
+    events = await services(request).deploys.history(
         await current_user(request), request.match_info["site"]
     )
     return web.json_response({"events": [event_json(event) for event in events]})
 
 
-async def update_site(request: web.Request) -> web.Response:
-    """Change a site's deploy settings."""
-    actor = await current_user(request)
-    await request.app[SITES].get(actor, request.match_info["site"])
-    body = await read_json_object(request)
-    site = await request.app[SITES].update(actor, request.match_info["site"], body)
-    return await routed_json(request, site_settings_json(site))
+_PINNED = {"type": "object", "required": ["pinned"], "properties": {"pinned": {"type": "boolean"}}}
+_ROLLBACK = {
+    "type": "object",
+    "properties": {
+        "environment": {"type": "string", "enum": ["production", "staging"]},
+        "deploy_id": {"type": "string"},
+    },
+}
+
+DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/deploys",
+        create_deploy,
+        "Upload a ZIP (raw body or multipart field 'archive'); 202 with the deploy",
+        status=202,
+        responses={413: "archive too large", 415: "not a ZIP or form", 422: "rejected entries"},
+    ),
+    Endpoint("GET", "/api/v1/sites/{site}/deploys", list_deploys, "Deploy history"),
+    Endpoint("GET", "/api/v1/sites/{site}/deploys/{deploy}", get_deploy, "One deploy"),
+    Endpoint(
+        "PATCH",
+        "/api/v1/sites/{site}/deploys/{deploy}",
+        update_deploy,
+        "Pin or unpin a deploy",
+        request_body=_PINNED,
+    ),
+    Endpoint("GET", "/api/v1/sites/{site}/deploys/{deploy}/log", deploy_log, "Build log"),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/deploys/{deploy}/publish",
+        publish_deploy,
+        "Make a ready deploy live",
+        responses={409: "deploy not ready or pruned"},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/{site}/rollback",
+        rollback,
+        "Back to the previous live deploy, or the one named",
+        request_body=_ROLLBACK,
+        responses={409: "no earlier live deploy"},
+    ),
+    Endpoint("GET", "/api/v1/sites/{site}/publishes", publish_history, "Publish history"),
+)

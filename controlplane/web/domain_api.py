@@ -7,14 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.domain_checks import challenge_record_name, challenge_url
-from controlplane.domains import Domains
 from controlplane.models import Domain
-from controlplane.web.auth import current_user
+from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.keys import services
 from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.routing_status import routed_json, routed_no_content
-
-DOMAINS = web.AppKey("domains", Domains)
 
 
 def domain_json(domain: Domain) -> dict[str, Any]:
@@ -44,7 +42,7 @@ def domain_json(domain: Domain) -> dict[str, Any]:
 
 async def list_domains(request: web.Request) -> web.Response:
     """A site's custom domains."""
-    domains = await request.app[DOMAINS].list(
+    domains = await services(request).domains.list(
         await current_user(request), request.match_info["site"]
     )
     return web.json_response({"domains": [domain_json(domain) for domain in domains]})
@@ -53,11 +51,9 @@ async def list_domains(request: web.Request) -> web.Response:
 async def add_domain(request: web.Request) -> web.Response:
     """Attach a hostname to an environment; pending until its ownership check passes."""
     actor = await current_user(request)
-    service = request.app[DOMAINS]
-    # Access first: a stranger learns nothing from how the body is judged.
-    await service.sites.get(actor, request.match_info["site"])
+    await check_site_access(request, actor)
     body = await read_json_object(request)
-    domain = await service.add(
+    domain = await services(request).domains.add(
         actor,
         request.match_info["site"],
         body.get("hostname"),
@@ -68,7 +64,7 @@ async def add_domain(request: web.Request) -> web.Response:
 
 async def get_domain(request: web.Request) -> web.Response:
     """One custom domain and the state of its check."""
-    domain = await request.app[DOMAINS].get(
+    domain = await services(request).domains.get(
         await current_user(request), request.match_info["site"], request.match_info["hostname"]
     )
     return web.json_response(domain_json(domain))
@@ -76,7 +72,7 @@ async def get_domain(request: web.Request) -> web.Response:
 
 async def delete_domain(request: web.Request) -> web.Response:
     """Detach a custom domain."""
-    await request.app[DOMAINS].delete(
+    await services(request).domains.delete(
         await current_user(request), request.match_info["site"], request.match_info["hostname"]
     )
     return await routed_no_content(request)
@@ -85,15 +81,11 @@ async def delete_domain(request: web.Request) -> web.Response:
 async def verify_domain(request: web.Request) -> web.Response:
     """Run the ownership check now (or, for admins, vouch for the domain with method admin)."""
     actor = await current_user(request)
-    service = request.app[DOMAINS]
-    site, hostname = request.match_info["site"], request.match_info["hostname"]
-    await service.get(actor, site, hostname)
+    await check_site_access(request, actor)
     body = await read_json_object(request) if request.body_exists else {}
-    method = body.get("method")
-    if method == "admin":
-        domain = await service.mark_verified(actor, site, hostname)
-    else:
-        domain = await service.verify(actor, site, hostname, method)
+    domain = await services(request).domains.verify(
+        actor, request.match_info["site"], request.match_info["hostname"], body.get("method")
+    )
     return await routed_json(request, domain_json(domain))
 
 

@@ -11,19 +11,16 @@ from controlplane.gates import (
     COOKIE_NAME,
     LOGIN_PATH,
     GateCookie,
-    Gates,
     safe_next,
 )
 from controlplane.models import Gate
 from controlplane.names import PASSWORD_MAX
-from controlplane.web.auth import current_user
-from controlplane.web.keys import SETTINGS
+from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address, read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.pages import page
 from controlplane.web.routing_status import routed_json
-
-GATES = web.AppKey("gates", Gates)
 
 # The login page is the only HTML here: nothing may frame it, nothing is cached, no referrer leaks.
 _PAGE_HEADERS = {
@@ -50,7 +47,9 @@ def gate_json(environment: str, gate: Gate | None) -> dict[str, Any]:
 
 async def get_gates(request: web.Request) -> web.Response:
     """Each environment's gate."""
-    gates = await request.app[GATES].list(await current_user(request), request.match_info["site"])
+    gates = await services(request).gates.list(
+        await current_user(request), request.match_info["site"]
+    )
     return web.json_response(
         {
             "gates": {
@@ -63,12 +62,10 @@ async def get_gates(request: web.Request) -> web.Response:
 async def put_gate(request: web.Request) -> web.Response:
     """Set (or, with mode none, remove) the gate of one environment."""
     actor = await current_user(request)
-    service = request.app[GATES]
-    # Access first: a stranger learns nothing from how the body is judged.
-    await service.sites.get(actor, request.match_info["site"])
+    await check_site_access(request, actor)
     body = await read_json_object(request)
     environment = body.get("environment")
-    gate = await service.set(
+    gate = await services(request).gates.set(
         actor,
         request.match_info["site"],
         environment,
@@ -82,10 +79,9 @@ async def put_gate(request: web.Request) -> web.Response:
 async def share_gate(request: web.Request) -> web.Response:
     """A link that opens a password-gated environment for a while."""
     actor = await current_user(request)
-    service = request.app[GATES]
-    await service.sites.get(actor, request.match_info["site"])
+    await check_site_access(request, actor)
     body = await read_json_object(request)
-    url, expires_at = await service.share(
+    url, expires_at = await services(request).gates.share(
         actor,
         request.match_info["site"],
         body.get("environment"),
@@ -125,7 +121,7 @@ def _gate_cookies(request: web.Request) -> list[str]:
 
 async def gate_check(request: web.Request) -> web.Response:
     """Traefik's forwardAuth: 200 lets the request through; the 302 and 403 reach the visitor."""
-    decision = await request.app[GATES].check(
+    decision = await services(request).gates.check(
         request.match_info["site"],
         request.match_info["environment"],
         request.headers.get("X-Forwarded-Host", ""),
@@ -172,7 +168,7 @@ def _page(
 async def gate_login_form(request: web.Request) -> web.Response:
     """The login page on a password-gated host (Traefik routes /.wharf/ there to us)."""
     host = request.headers.get(hdrs.HOST, "")
-    found = await request.app[GATES].login_gate(host)
+    found = await services(request).gates.login_gate(host)
     if found is None:
         return _page(request, 404, host)
     return _page(request, 200, found[0], safe_next(request.query.get("next")))
@@ -184,7 +180,9 @@ async def gate_login(request: web.Request) -> web.Response:
     form = await request.post()
     password, next_path = form.get("password"), safe_next(form.get("next"))
     address = client_address(request, request.app[SETTINGS].trusted_proxies)
-    result = await request.app[GATES].login(host, _https(request), password, next_path, address)
+    result = await services(request).gates.login(
+        host, _https(request), password, next_path, address
+    )
     shown = host.partition(":")[0].lower()
     if result.outcome == "unknown":
         return _page(request, 404, shown)

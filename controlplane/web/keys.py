@@ -1,19 +1,16 @@
-"""Typed application keys for the long-lived objects handlers need."""
+"""Typed application keys: the settings, and the services every handler calls."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from controlplane.accounts import Accounts
 from controlplane.config import Settings
-from controlplane.deploys import Deploys
-from controlplane.routing import Routing
-from controlplane.sites import Sites
-from controlplane.store import Store
+from controlplane.services import Services
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-ACCOUNTS = web.AppKey("accounts", Accounts)
-SITES = web.AppKey("sites", Sites)
-DEPLOYS = web.AppKey("deploys", Deploys)
-ROUTING = web.AppKey("routing", Routing)
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    """The services of the app serving this request."""
+    return request.app[SERVICES]

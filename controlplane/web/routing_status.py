@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from controlplane.errors import Invalid
-from controlplane.routing import RoutingReport
-from controlplane.traefik.api import missing_or_disabled, router_status
-from controlplane.traefik.render import site_routers
-from controlplane.web.keys import ROUTING, SETTINGS
+from controlplane.models import RoutingReport, SiteRouting
+from controlplane.web.keys import services
 
-HTTP = web.AppKey("http", aiohttp.ClientSession)
 # `?wait=true` answers within this bound: pending if Traefik has not confirmed by then.
 WAIT_SECONDS = 15.0
 
@@ -41,7 +37,7 @@ async def check_wait(request: web.Request, handler: Handler) -> web.StreamRespon
 async def change_report(request: web.Request) -> RoutingReport:
     """Where the change a write just committed stands; with ?wait=true, once Traefik confirmed
     or refused it (still pending after WAIT_SECONDS)."""
-    routing = request.app[ROUTING]
+    routing = services(request).routing
     # The newest version is at least the one this request's write counted.
     newest = (await routing.report()).version
     if _wants_wait(request):
@@ -63,25 +59,10 @@ async def routed_no_content(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def site_routing(request: web.Request, site: str) -> dict[str, Any]:
+def site_routing_json(routing: SiteRouting) -> dict[str, Any]:
     """{"traefik": confirmed|pending|unreachable|unchecked, "routers": {...}, "config_error"}."""
-    status = await _traefik_status(request, site)
-    # A refused config is never written; the last good one stays and this says why.
-    status["config_error"] = (await request.app[ROUTING].report()).error
-    return status
-
-
-async def _traefik_status(request: web.Request, site: str) -> dict[str, Any]:
-    settings = request.app[SETTINGS]
-    expected = site_routers(await request.app[ROUTING].state(), site)
-    if not settings.traefik_api_url:
-        return {"traefik": "unchecked", "routers": {name: "unknown" for name in sorted(expected)}}
-    try:
-        status = await router_status(request.app[HTTP], settings.traefik_api_url)
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return {"traefik": "unreachable", "routers": {name: "unknown" for name in sorted(expected)}}
-    missing = missing_or_disabled(expected, status)
     return {
-        "traefik": "pending" if missing else "confirmed",
-        "routers": {name: status.get(name, "missing") for name in sorted(expected)},
+        "traefik": routing.traefik,
+        "routers": routing.routers,
+        "config_error": routing.config_error,
     }

@@ -8,13 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.models import BaseTls, StoredCertificate
-from controlplane.tls import HSTS_MAX, STRATEGIES, HostsStatus, SiteTlsView, Tls
-from controlplane.web.auth import current_user
+from controlplane.tls import HSTS_MAX, STRATEGIES, HostsStatus, SiteTlsView
+from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.keys import services
 from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.routing_status import routed_json
-
-TLS = web.AppKey("tls", Tls)
 
 
 def certificate_json(cert: StoredCertificate | None) -> dict[str, Any] | None:
@@ -68,31 +67,29 @@ def site_tls_json(view: SiteTlsView) -> dict[str, Any]:
 
 async def get_base_tls(request: web.Request) -> web.Response:
     """The base domain's TLS (admins)."""
-    base, status = await request.app[TLS].base(await current_user(request))
+    base, status = await services(request).tls.base(await current_user(request))
     return web.json_response(base_json(base, status))
 
 
 async def put_base_tls(request: web.Request) -> web.Response:
     """Set the base domain's TLS (admins)."""
     actor = await current_user(request)
-    service = request.app[TLS]
-    await service.base(actor)  # admins only, before the body is judged
-    base, status = await service.set_base(actor, await read_json_object(request))
+    services(request).accounts.require_admin(actor)  # before the body is judged
+    base, status = await services(request).tls.set_base(actor, await read_json_object(request))
     return await routed_json(request, base_json(base, status))
 
 
 async def get_site_tls(request: web.Request) -> web.Response:
     """A site's TLS."""
-    view = await request.app[TLS].site(await current_user(request), request.match_info["site"])
+    view = await services(request).tls.site(await current_user(request), request.match_info["site"])
     return web.json_response(site_tls_json(view))
 
 
 async def put_site_tls(request: web.Request) -> web.Response:
     """Set a site's TLS."""
     actor = await current_user(request)
-    service = request.app[TLS]
-    await service.site(actor, request.match_info["site"])  # access first
-    view = await service.set_site(
+    await check_site_access(request, actor)
+    view = await services(request).tls.set_site(
         actor, request.match_info["site"], await read_json_object(request)
     )
     return await routed_json(request, site_tls_json(view))
@@ -101,11 +98,12 @@ async def put_site_tls(request: web.Request) -> web.Response:
 async def put_domain_tls(request: web.Request) -> web.Response:
     """Set one custom domain's own TLS strategy."""
     actor = await current_user(request)
-    service = request.app[TLS]
-    site = request.match_info["site"]
-    await service.site(actor, site)  # access first
-    view = await service.set_domain(
-        actor, site, request.match_info["hostname"], await read_json_object(request)
+    await check_site_access(request, actor)
+    view = await services(request).tls.set_domain(
+        actor,
+        request.match_info["site"],
+        request.match_info["hostname"],
+        await read_json_object(request),
     )
     return await routed_json(request, site_tls_json(view))
 

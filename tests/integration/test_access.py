@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from controlplane.web.api import ENDPOINTS
+from controlplane.web.routes import ENDPOINTS
 from tests.conftest import make_member
 
 # (method, path as the route declares it) -> (concrete path, body, status a stranger gets)

@@ -7,10 +7,11 @@ import time
 import jwt
 from aiohttp.test_utils import TestClient
 
-from controlplane.app import create_app, secret_key_for
+from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.secrets import derive_key
-from controlplane.web.keys import ACCOUNTS, SETTINGS
+from controlplane.services import secret_key_for
+from controlplane.web.keys import SERVICES, SETTINGS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_member
 
 
@@ -96,7 +97,7 @@ async def test_login_untrusted_peer_cannot_spoof_forwarded_for(
 ) -> None:
     app = create_app(settings.replace(trusted_proxies=()))
     client = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     for index in range(5):
         assert (await _attempt(client, "wrong-password", f"203.0.113.{index}")).status == 401
     # Each attempt named a new X-Forwarded-For, but the peer is what counts when untrusted.

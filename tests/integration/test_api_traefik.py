@@ -21,7 +21,7 @@ async def test_traefik_http_provider_needs_the_secret(
     config = await right.json()
     assert config["http"]["routers"]["wharf-sites"]["service"] == "wharf-edge"
     # The file written for the file provider holds the same routers.
-    written = (settings.dynamic_dir / "wharf.yml").read_text()
+    written = (settings.traefik_watched_dir / "wharf.yml").read_text()
     assert "wharf-sites:" in written
 
 

@@ -13,7 +13,7 @@ from controlplane import cli_client
 from controlplane.app import create_app
 from controlplane.cli import main
 from controlplane.config import Settings
-from controlplane.web.keys import ACCOUNTS, SITES
+from controlplane.web.keys import SERVICES
 from tests.sites import site_files, write_site, zip_bytes
 
 
@@ -22,9 +22,11 @@ async def server_url(aiohttp_server: Any, settings: Settings) -> tuple[str, str]
     """A running control plane with a site `blog`, and an API token for it."""
     app = create_app(settings.replace(job_poll=1))
     server = await aiohttp_server(app)
-    owner = await app[ACCOUNTS].create_user(None, "dev@example.test", "dev-password-1", "member")
-    await app[SITES].create(owner, "blog")
-    _, token = await app[ACCOUNTS].create_token(owner, "ci")
+    owner = await app[SERVICES].accounts.create_user(
+        None, "dev@example.test", "dev-password-1", "member"
+    )
+    await app[SERVICES].sites.create(owner, "blog")
+    _, token = await app[SERVICES].accounts.create_token(owner, "ci")
     return str(server.make_url("/")), token
 
 

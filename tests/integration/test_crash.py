@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.app import Services, open_services
 from controlplane.config import Settings
+from controlplane.services import Services, open_services
 from tests.sites import site_files, zip_bytes
 
 pytestmark = pytest.mark.slow

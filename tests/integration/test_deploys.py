@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from controlplane.app import create_app
 from controlplane.config import Settings
-from controlplane.web.keys import ACCOUNTS
+from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, make_member
 from tests.sites import site_files, zip_bytes
 
@@ -34,7 +34,7 @@ async def api(aiohttp_client: Any, deploy_settings: Settings) -> TestClient:
     """A control plane with its build worker running, and an admin."""
     app: web.Application = create_app(deploy_settings)
     client: TestClient = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     return client
 
 
@@ -204,7 +204,7 @@ async def test_deploy_bad_uploads_get_clear_errors(
 ) -> None:
     app = create_app(deploy_settings.replace(max_upload_bytes=2000))
     api = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     auth = await login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
     await api.post("/api/v1/sites", json={"name": "blog"}, headers=auth)
     big = os.urandom(5000)

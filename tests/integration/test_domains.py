@@ -26,11 +26,10 @@ from controlplane.domains import DomainOptions, Domains
 from controlplane.errors import Conflict, Forbidden, Invalid, NotFound
 from controlplane.models import User
 from controlplane.releases import ReleaseFiles
+from controlplane.services import open_services
 from controlplane.sites import Sites
 from controlplane.store import Store
 from controlplane.store.domains import DomainQueries
-from controlplane.web.domain_api import DOMAIN_ENDPOINTS, DOMAINS
-from controlplane.web.keys import ACCOUNTS, SITES, STORE
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, make_member
 
 
@@ -434,21 +433,19 @@ async def api(
     settings: Settings,
     fake_dns: tuple[FakeDns, int],
     challenge_server: ChallengeServer,
-) -> TestClient:
-    """A control plane (no worker) with the domain endpoints, and an admin."""
-    app: web.Application = create_app(settings.replace(worker=False))
-    for endpoint in DOMAIN_ENDPOINTS:
-        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+) -> AsyncIterator[TestClient]:
+    """A control plane (no worker) whose domain checks ask the fake DNS, and an admin."""
+    settings = settings.replace(worker=False)
     options = domain_options(settings, fake_dns[1], challenge_server.address)
-
-    async def domains(app: web.Application) -> AsyncIterator[None]:
-        app[DOMAINS] = Domains(DomainStore(app[STORE].pool), app[SITES], options)
-        yield
-
-    app.cleanup_ctx.append(domains)
-    client: TestClient = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
-    return client
+    async with open_services(settings) as services:
+        domains = Domains(DomainStore(services.store.pool), services.sites, options)
+        app = create_app(settings, dataclasses.replace(services, domains=domains))
+        client: TestClient = await aiohttp_client(app)
+        await services.accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+        try:
+            yield client
+        finally:
+            await client.close()  # the app's background work stops before its services close
 
 
 @pytest.fixture

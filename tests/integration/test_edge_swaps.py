@@ -192,7 +192,7 @@ async def test_edge_swap_between_key_and_answer_does_not_poison_the_cache(
             publish(swapping.data, "small", "production", SMALL[1])
         return found
 
-    # Server.release_root calls the name edge.serve imported.
+    # Responder.release_root calls the name edge.serve imported.
     monkeypatch.setattr("edge.serve.live_release_dir", swap_during_the_request)
     during = await swapping.fetch("small", "/")
     # One readlink per request: the answer is wholly the release read before the swap...

@@ -37,7 +37,7 @@ async def _put(client: TestClient, headers: dict[str, str], **body: Any) -> dict
 
 def _traefik(settings: Settings) -> dict[str, Any]:
     """Traefik's http config as written, without the routing-version marker."""
-    config: dict[str, Any] = yaml.safe_load((settings.dynamic_dir / FILE_NAME).read_text())
+    config: dict[str, Any] = yaml.safe_load((settings.traefik_watched_dir / FILE_NAME).read_text())
     http: dict[str, Any] = config["http"]
     middlewares = http.get("middlewares", {})
     middlewares.pop(VERSION_MIDDLEWARE, None)
@@ -221,12 +221,12 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
 async def test_gates_api_refuses_bad_input(
     client: TestClient, owner: dict[str, str], settings: Settings
 ) -> None:
-    before = (settings.dynamic_dir / FILE_NAME).read_text()
+    before = (settings.traefik_watched_dir / FILE_NAME).read_text()
     for body, code in BAD_INPUT:
         response = await client.put(GATE_URL, json=body, headers=owner)
         assert response.status == 422, (body, await response.text())
         assert (await response.json())["error"]["code"] == code, body
-    assert (settings.dynamic_dir / FILE_NAME).read_text() == before
+    assert (settings.traefik_watched_dir / FILE_NAME).read_text() == before
     gates = await (await client.get(GATE_URL, headers=owner)).json()
     assert {gate["mode"] for gate in gates["gates"].values()} == {"none"}
 
@@ -238,8 +238,8 @@ async def test_gates_password_check_login_and_cookie_scope(
         await _put(client, owner, environment=environment, mode="password", password=PASSWORD)
     middlewares = _traefik(settings)["middlewares"]
     assert sorted(m["forwardAuth"]["address"] for m in middlewares.values()) == [
-        f"{settings.control_address}/.wharf/gate/check/blog/production",
-        f"{settings.control_address}/.wharf/gate/check/blog/staging",
+        f"{settings.control_upstream}/.wharf/gate/check/blog/production",
+        f"{settings.control_upstream}/.wharf/gate/check/blog/staging",
     ]
 
     asked = await _check(client, "blog/production", "blog.localhost:8080", "/about?x=1")

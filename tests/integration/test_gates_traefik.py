@@ -20,7 +20,7 @@ from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.releases import ReleaseFiles
 from controlplane.traefik.api import missing_or_disabled, router_status
-from controlplane.web.keys import ACCOUNTS, ROUTING
+from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.harness.ports import free_port
 from tests.harness.releases import install_release
@@ -55,7 +55,7 @@ class Stack:
     async def routers_live(self) -> None:
         """Wait (5 s at most) for Traefik to show every written router, enabled, and no other."""
         host, port = self.settings.traefik_api_listen
-        expected = self.app[ROUTING].routers
+        expected = self.app[SERVICES].routing.routers
 
         async def shown() -> bool:
             status = await router_status(self.session, f"http://{host}:{port}")
@@ -107,7 +107,7 @@ async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> Async
     )
     app = create_app(settings)
     server = await aiohttp_server(app, port=control_port)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     api = f"http://127.0.0.1:{server.port}"
     session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
     credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
@@ -121,7 +121,7 @@ async def stack(aiohttp_server: Any, database_url: str, tmp_path: Path) -> Async
         install_release(settings.data_dir, site, deploy_id, site_files(deploy_id))
         files.activate(site, environment, deploy_id)
     try:
-        async with edge_and_traefik(settings, app[ROUTING].routers) as url:
+        async with edge_and_traefik(settings, app[SERVICES].routing.routers) as url:
             yield Stack(settings, app, url, api, admin, session)
     finally:
         await session.close()

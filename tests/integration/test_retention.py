@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from controlplane.app import Services, open_services
 from controlplane.config import Settings
 from controlplane.retention import RetentionPolicy, apply_retention
+from controlplane.services import Services, open_services
 from controlplane.worker import BuildWorker, WorkerOptions
 from tests.sites import site_files, zip_bytes
 

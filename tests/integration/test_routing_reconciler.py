@@ -54,7 +54,7 @@ async def test_routing_refused_config_answers_2xx_with_the_reason_and_keeps_the_
     assert (await created.json())["routing"]["state"] == "confirmed"
     good = await _add_verified(client, admin_headers, "good.example")
     assert good["routing"]["state"] == "confirmed"
-    config_file = settings.dynamic_dir / FILE_NAME
+    config_file = settings.traefik_watched_dir / FILE_NAME
     last_good = config_file.read_text()
     assert "good.example" in last_good
 

@@ -10,7 +10,7 @@ import pytest
 from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.stack import traefik_process
-from controlplane.web.keys import ACCOUNTS, ROUTING
+from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
 from tests.harness.ports import free_port
 
@@ -34,7 +34,7 @@ async def test_routing_status_follows_traefiks_api(
     )
     app = create_app(wharf)
     client = await aiohttp_client(await aiohttp_server(app, port=control_port))
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     headers = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
 
@@ -45,7 +45,7 @@ async def test_routing_status_follows_traefiks_api(
         "config_error": None,
     }
 
-    async with traefik_process(wharf, app[ROUTING].routers):
+    async with traefik_process(wharf, app[SERVICES].routing.routers):
         up = await (await client.get("/api/v1/sites/blog", headers=headers)).json()
         # The admin host reaches the control plane through Traefik.
         async with (
@@ -65,7 +65,7 @@ async def test_routing_status_unchecked_without_an_api_url(
 ) -> None:
     app = create_app(settings)
     client = await aiohttp_client(app)
-    await app[ACCOUNTS].create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
     headers = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
     site = await (await client.get("/api/v1/sites/blog", headers=headers)).json()

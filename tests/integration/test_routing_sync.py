@@ -6,8 +6,8 @@ import json
 
 import yaml
 
-from controlplane.app import open_services
 from controlplane.config import Settings
+from controlplane.services import open_services
 
 
 async def test_routing_site_deletion_removes_its_domain_routes(settings: Settings) -> None:
@@ -18,7 +18,7 @@ async def test_routing_site_deletion_removes_its_domain_routes(settings: Setting
         await services.domains.mark_verified(admin, "shop", "www.shop.test")
 
         def routers() -> dict[str, dict[str, object]]:
-            config = yaml.safe_load((settings.dynamic_dir / "wharf.yml").read_text())
+            config = yaml.safe_load((settings.traefik_watched_dir / "wharf.yml").read_text())
             return dict(config["http"]["routers"])
 
         def edge_domains() -> dict[str, object]:

@@ -43,7 +43,7 @@ async def test_routing_two_control_planes_route_a_domain_once_and_both_confirm(
         ) as second,
         aiohttp.ClientSession() as session,
     ):
-        config_file = settings.dynamic_dir / FILE_NAME
+        config_file = settings.traefik_watched_dir / FILE_NAME
         await wait_for(config_file.exists, 10, *logs)
         async with edge_and_traefik(settings, {"wharf-sites"}, edge=False):
             async with session.post(f"{first}/api/v1/auth/login", json=ADMIN) as response:

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from controlplane.app import open_services
 from controlplane.config import Settings, load_settings
+from controlplane.services import open_services
 from controlplane.traefik.files import FILE_NAME
-from controlplane.web.keys import STORE
+from controlplane.web.keys import SERVICES
 from tests.certs import Authority, ec_key, issue, key_pem, pem, self_signed
 from tests.conftest import make_member, routed
 
@@ -38,7 +38,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def _traefik(client: TestClient, settings: Settings) -> dict[str, Any]:
     """Traefik's config once the app's reconciler wrote every change so far."""
     await routed(client)
-    loaded: dict[str, Any] = yaml.safe_load((settings.dynamic_dir / FILE_NAME).read_text())
+    loaded: dict[str, Any] = yaml.safe_load((settings.traefik_watched_dir / FILE_NAME).read_text())
     return loaded
 
 
@@ -93,9 +93,9 @@ async def test_tls_base_custom_certificate_is_served_and_its_key_never_shown(
     assert served["certFile"].strip() == cert.strip() and served["keyFile"].strip() == key.strip()
     assert config["tls"]["stores"]["default"]["defaultCertificate"] == served
     # The only file holding the key is Traefik's, readable by its owner alone.
-    assert (settings.dynamic_dir / FILE_NAME).stat().st_mode & 0o077 == 0
+    assert (settings.traefik_watched_dir / FILE_NAME).stat().st_mode & 0o077 == 0
     # The database holds the key encrypted.
-    stored = await client.app[STORE].certificates()
+    stored = await client.app[SERVICES].store.certificates()
     assert "PRIVATE KEY" not in stored[0].key_encrypted
     assert "PRIVATE KEY" not in caplog.text
 

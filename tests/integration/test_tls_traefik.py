@@ -19,9 +19,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from prometheus_client import REGISTRY
 
-from controlplane.app import Services, issuer_for, open_services
 from controlplane.config import Settings
 from controlplane.models import Owner, User
+from controlplane.services import Services, issuer_for, open_services
 from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings
 from tests.pebble import DEBIAN_PACKAGE, Pebble, available, running_pebble
@@ -230,7 +230,7 @@ async def test_tls_wharf_strategy_issues_over_http01_and_dns01_and_renews_withou
     key_line = services.tls.box.open(stored.key_encrypted).reveal().splitlines()[1]
     assert key_line not in caplog.text
     [holder] = files_holding(stack.settings.data_dir, key_line)
-    assert holder == stack.settings.dynamic_dir / "wharf.yml"
+    assert holder == stack.settings.traefik_watched_dir / "wharf.yml"
     assert holder.stat().st_mode & 0o077 == 0
 
     # Not due 31 days before expiry; due at 29: renewed while handshakes run without a pause.

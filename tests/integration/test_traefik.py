@@ -33,8 +33,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
     for environment, deploy_id in RELEASES.items():
         install_release(settings.data_dir, "blog", deploy_id, site_files(deploy_id))
         files.activate("blog", environment, deploy_id)
-    writer = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
-    routers = await writer.sync(RoutingState(settings.base_domain, settings.edge_address))
+    writer = TraefikConfigWriter(settings.traefik_watched_dir, settings.traefik_staging_dir)
+    routers = await writer.sync(RoutingState(settings.base_domain, settings.edge_upstream))
     async with edge_and_traefik(settings, routers) as url:
         yield settings, url
 
@@ -96,10 +96,10 @@ async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_i
         settings.layout.edge_config,
         render_edge_config([], [("www.shop.test", "blog", "production")]),
     )
-    writer = TraefikConfigWriter(settings.dynamic_dir, settings.staging_dir)
+    writer = TraefikConfigWriter(settings.traefik_watched_dir, settings.traefik_staging_dir)
     state = RoutingState(
         settings.base_domain,
-        settings.edge_address,
+        settings.edge_upstream,
         custom_domains={"www.shop.test": "blog"},
         pending_domains=("pending.test",),
     )

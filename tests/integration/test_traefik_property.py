@@ -101,7 +101,7 @@ async def test_traefik_property_everything_accepted_loads_in_real_traefik(tmp_pa
         },
         environ={},
     )
-    writer = TraefikConfigWriter(wharf.dynamic_dir, wharf.staging_dir)
+    writer = TraefikConfigWriter(wharf.traefik_watched_dir, wharf.traefik_staging_dir)
     routers = await writer.sync(state)
     assert len(routers) >= 1 + len(domains) + len(pending) + len(gates)
     print(

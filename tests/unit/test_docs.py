@@ -8,7 +8,7 @@ from pathlib import Path
 
 from controlplane.config import SETTINGS
 from controlplane.layout import DataLayout
-from controlplane.web.api import ENDPOINTS
+from controlplane.web.routes import ENDPOINTS
 
 ROOT = Path(__file__).parents[2]
 VARIABLE = re.compile(r"\bWHARF_[A-Z][A-Z0-9_]*")

@@ -202,7 +202,7 @@ async def test_traefik_writer_keeps_the_last_good_config_and_says_why(tmp_path: 
 
 
 def test_traefik_control_host_gets_https_only_under_the_base_wildcard() -> None:
-    secure = HostTls("stored", redirect=True)
+    secure = HostTls("wharf", redirect=True)
     for host, covered in (("wharf.example.com", True), ("wharf.other.test", False)):
         state = RoutingState(
             "example.com",

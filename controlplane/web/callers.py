@@ -6,7 +6,7 @@ from aiohttp import web
 
 from controlplane.errors import Unauthorized
 from controlplane.models import User
-from controlplane.web.keys import ACCOUNTS
+from controlplane.web.keys import SERVICES
 
 
 async def current_user(request: web.Request) -> User:
@@ -14,4 +14,10 @@ async def current_user(request: web.Request) -> User:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise Unauthorized("a bearer token is required", code="missing_token")
-    return await request.app[ACCOUNTS].authenticate(credentials.strip())
+    return await request.app[SERVICES].accounts.authenticate(credentials.strip())
+
+
+async def check_site_access(request: web.Request, actor: User) -> None:
+    """404 unless the actor may see the path's site; called before a body is judged, so a
+    stranger gets the same answer whatever they send."""
+    await request.app[SERVICES].sites.get(actor, request.match_info["site"])

@@ -1,0 +1,213 @@
+"""The composition root: every long-lived service of one process, built from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from controlplane.accounts import Accounts
+from controlplane.archive import ArchiveLimits
+from controlplane.config import ConfigError, Settings
+from controlplane.database import open_store
+from controlplane.deploys import Deploys
+from controlplane.dns_providers import DnsProvider, DnsProviderError, provider_from_config
+from controlplane.domains import DomainOptions, Domains
+from controlplane.gates import GateOptions, Gates
+from controlplane.issuer import CertificateIssuer, IssuerOptions
+from controlplane.live_pointers import LivePointers
+from controlplane.names import reserved_site_names
+from controlplane.releases import ReleaseFiles
+from controlplane.retention import RetentionPolicy, retention_loop
+from controlplane.routing import Routing
+from controlplane.secrets import Secret, SecretBox, derive_key, load_or_create_secret_key
+from controlplane.sites import Sites
+from controlplane.store import Store
+from controlplane.tls import Tls
+from controlplane.worker import BuildWorker, WorkerOptions
+
+
+def secret_key_for(settings: Settings) -> Secret:
+    """The configured secret key, or the one generated once into the data directory."""
+    return settings.secret_key or load_or_create_secret_key(settings.data_dir)
+
+
+def archive_limits(settings: Settings) -> ArchiveLimits:
+    """The upload limits from the settings."""
+    return ArchiveLimits(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_file_bytes=settings.max_file_bytes,
+        max_entries=settings.max_entries,
+        max_total_bytes=settings.max_total_bytes,
+        max_ratio=float(settings.max_compression_ratio),
+    )
+
+
+def accounts_for(settings: Settings, store: Store) -> Accounts:
+    """The account service for these settings (also what the CLI's user commands use)."""
+    return Accounts(
+        store,
+        derive_key(secret_key_for(settings), "jwt"),
+        access_token_ttl=settings.access_token_ttl,
+        max_failures=settings.login_max_failures,
+        failure_window=settings.login_window,
+    )
+
+
+def dns_provider_for(settings: Settings) -> DnsProvider | None:
+    """The DNS-01 provider the settings name, or None; ConfigError when it cannot be built."""
+    if settings.dns_provider is None:
+        return None
+    token = settings.cloudflare_api_token
+    options = {
+        "exec": {"script": settings.dns_exec_script or ""},
+        "cloudflare": {"api_token": token.reveal() if token else ""},
+    }[settings.dns_provider]
+    try:
+        return provider_from_config(settings.dns_provider, options)
+    except DnsProviderError as exc:
+        raise ConfigError(f"WHARF_DNS_PROVIDER: {exc}") from None
+
+
+def issuer_for(settings: Settings, store: Store, box: SecretBox) -> CertificateIssuer:
+    """The certificate issuer of the wharf strategy, for these settings."""
+    return CertificateIssuer(
+        store,
+        box,
+        IssuerOptions(
+            base_domain=settings.base_domain,
+            directory_url=settings.acme_directory,
+            contact_email=settings.acme_email,
+            ca_bundle=Path(settings.acme_ca_bundle) if settings.acme_ca_bundle else None,
+            challenge_dir=settings.layout.acme_challenges,
+            dns=dns_provider_for(settings),
+            propagation_wait=float(settings.dns_propagation_wait),
+            renew_before=timedelta(days=settings.tls_renew_days),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    """Every long-lived domain object of one process."""
+
+    settings: Settings
+    store: Store
+    files: ReleaseFiles
+    accounts: Accounts
+    sites: Sites
+    deploys: Deploys
+    live_pointers: LivePointers
+    routing: Routing
+    domains: Domains
+    gates: Gates
+    tls: Tls
+    issuer: CertificateIssuer
+
+    async def database_up(self) -> bool:
+        """Whether the database answers."""
+        try:
+            await self.store.ping()
+        except Exception:  # any failure to reach the database means it is down
+            return False
+        return True
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open the database and build the services on it."""
+    secret_key = secret_key_for(settings)
+    files = ReleaseFiles(settings.data_dir)
+    await asyncio.to_thread(files.ensure_dirs)
+    async with open_store(settings) as store:
+        box = SecretBox(secret_key)
+        routing = Routing(settings, store, box)
+        # Written before anything starts that reads it (wharf up's Traefik, the edge);
+        # confirmed by the first round of `run`, once Traefik is up.
+        await routing.reconcile(force=True, confirm=False)
+        issuer = issuer_for(settings, store, box)
+        # A change of routing may call for a certificate (a domain verified, a strategy set).
+        routing.listeners.append(issuer.wake)
+        reserved = reserved_site_names(
+            settings.reserved_site_names, settings.control_host, settings.base_domain
+        )
+        sites = Sites(store, files, reserved)
+        domains = Domains(
+            store,
+            sites,
+            DomainOptions(
+                base_domain=settings.base_domain,
+                data_dir=settings.data_dir,
+                allow_wildcard=settings.allow_wildcard_domains,
+                dns_resolver=settings.dns_resolver,
+                check_timeout=float(settings.domain_check_timeout),
+                http_check_address=settings.http_check_address,
+            ),
+        )
+        await domains.prune_challenges()
+        gates = Gates(
+            store,
+            sites,
+            derive_key(secret_key, "gates"),
+            GateOptions(
+                base_domain=settings.base_domain,
+                site_link_template=settings.site_link_template,
+                max_failures=settings.login_max_failures,
+                failure_window=settings.login_window,
+            ),
+        )
+        deploys = Deploys(store, files, sites, archive_limits(settings))
+        try:
+            yield Services(
+                settings=settings,
+                store=store,
+                files=files,
+                accounts=accounts_for(settings, store),
+                sites=sites,
+                deploys=deploys,
+                live_pointers=LivePointers(store, files, deploys),
+                routing=routing,
+                domains=domains,
+                gates=gates,
+                tls=Tls(store, sites, box, settings.base_domain),
+                issuer=issuer,
+            )
+        finally:
+            await routing.close()
+
+
+async def run_background(services: Services, stop: asyncio.Event, *, build: bool = True) -> None:
+    """Until stop is set: the routing and live-pointer reconcilers, and with build the build
+    worker, retention and the certificate issuer."""
+    settings = services.settings
+    reconcilers = [
+        services.routing.run(stop, settings.routing_interval),
+        services.live_pointers.run(stop, settings.reconcile_interval),
+    ]
+    if not build:
+        await asyncio.gather(*reconcilers)
+        return
+    worker = BuildWorker(
+        services.store,
+        services.files,
+        services.deploys,
+        archive_limits(settings),
+        WorkerOptions(
+            lease_seconds=settings.job_lease,
+            poll_seconds=settings.job_poll,
+            minify_override=settings.minify,
+            brotli_quality=settings.brotli_quality,
+        ),
+    )
+    policy = RetentionPolicy(
+        settings.retention_free, settings.retention_pro, settings.failed_retention_days
+    )
+    await asyncio.gather(
+        worker.run(stop),
+        retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
+        services.issuer.run(stop, settings.tls_check_interval),
+        *reconcilers,
+    )

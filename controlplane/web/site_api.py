@@ -1,0 +1,114 @@
+"""JSON API handlers for sites: create, list, read (with routing), change settings, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from controlplane.models import Site
+from controlplane.names import site_hosts
+from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.keys import SETTINGS, services
+from controlplane.web.middleware import read_json_object
+from controlplane.web.openapi import Endpoint
+from controlplane.web.routing_status import routed_json, routed_no_content, site_routing_json
+
+
+def site_urls(request: web.Request, hosts: dict[str, str | None]) -> dict[str, str | None]:
+    """Hostnames turned into links with the WHARF_SITE_URL template."""
+    template = request.app[SETTINGS].site_link_template
+    return {name: template.format(host=host) if host else None for name, host in hosts.items()}
+
+
+def site_settings_json(site: Site) -> dict[str, Any]:
+    """A site's deploy settings."""
+    return {
+        "tier": site.tier,
+        "auto_publish": site.auto_publish,
+        "minify": site.minify,
+        "allowed_flags": site.allowed_flags,
+        "spa": site.spa,
+    }
+
+
+def site_json(request: web.Request, site: Site) -> dict[str, Any]:
+    """A site as the API shows it."""
+    hosts = site_hosts(site.name, request.app[SETTINGS].base_domain)
+    return {
+        "name": site.name,
+        "owner_id": site.owner_id,
+        "created_at": site.created_at.isoformat(),
+        "hosts": hosts,
+        "urls": site_urls(request, dict(hosts)),
+        **site_settings_json(site),
+    }
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    """The sites the caller may see."""
+    sites = await services(request).sites.list(await current_user(request))
+    return web.json_response({"sites": [site_json(request, site) for site in sites]})
+
+
+async def create_site(request: web.Request) -> web.Response:
+    """Create a site owned by the caller."""
+    actor = await current_user(request)
+    body = await read_json_object(request)
+    site = await services(request).sites.create(actor, body.get("name"))
+    return await routed_json(request, site_json(request, site), status=201)
+
+
+async def get_site(request: web.Request) -> web.Response:
+    """One site, with its routing status as Traefik reports it."""
+    site = await services(request).sites.get(
+        await current_user(request), request.match_info["site"]
+    )
+    routing = await services(request).routing.site(site.name)
+    return web.json_response({**site_json(request, site), "routing": site_routing_json(routing)})
+
+
+async def delete_site(request: web.Request) -> web.Response:
+    """Delete a site."""
+    await services(request).sites.delete(await current_user(request), request.match_info["site"])
+    return await routed_no_content(request)
+
+
+_SITE_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "auto_publish": {"type": "boolean"},
+        "minify": {"type": "boolean"},
+        "spa": {"type": "boolean"},
+        "allowed_flags": {"type": "array", "items": {"type": "string"}},
+        "tier": {"type": "string", "enum": ["free", "pro"]},
+    },
+}
+
+
+async def update_site(request: web.Request) -> web.Response:
+    """Change a site's deploy settings."""
+    actor = await current_user(request)
+    await check_site_access(request, actor)
+    body = await read_json_object(request)
+    site = await services(request).sites.update(actor, request.match_info["site"], body)
+    return await routed_json(request, site_settings_json(site))
+
+
+_NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+
+SITE_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/v1/sites", list_sites, "List sites"),
+    Endpoint(
+        "POST", "/api/v1/sites", create_site, "Create a site", "user", 201, _NAMED, {409: "exists"}
+    ),
+    Endpoint("GET", "/api/v1/sites/{site}", get_site, "Get a site"),
+    Endpoint("DELETE", "/api/v1/sites/{site}", delete_site, "Delete a site", status=204),
+    Endpoint(
+        "PATCH",
+        "/api/v1/sites/{site}",
+        update_site,
+        "Change deploy settings (auto_publish, minify, allowed_flags; tier: admins)",
+        request_body=_SITE_SETTINGS,
+    ),
+)

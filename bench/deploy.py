@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from controlplane.archive import ArchiveLimits, inspect_archive
+from controlplane.deploys.archive import ArchiveLimits, inspect_archive
 
 FILES = 2000
 TARGET_BYTES = 50_000_000
@@ -119,7 +119,7 @@ def main() -> int:
     )
     inspect_code = (
         "import sys; from pathlib import Path;"
-        "from controlplane.archive import ArchiveLimits, inspect_archive;"
+        "from controlplane.deploys.archive import ArchiveLimits, inspect_archive;"
         "inspect_archive(Path(sys.argv[1]), ArchiveLimits())"
     )
     inspect_command = min(

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import psutil
 
-from controlplane.build import BuildOptions, build_release
-from controlplane.releases import ReleaseFiles
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.deploys.release_tree import BuildOptions, build_release
 
 SITE = "bench"
 HOST = f"{SITE}.localhost"  # the edge's default base domain is `localhost`

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from controlplane.traefik.files import write_dynamic_config
+from controlplane.traefik.dynamic_file import write_dynamic_config
 from controlplane.traefik.render import GateRoute, RoutingState, render
 from controlplane.traefik.validate import validate
 

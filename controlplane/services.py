@@ -9,25 +9,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from controlplane.accounts import Accounts
-from controlplane.archive import ArchiveLimits
+from controlplane.accounts.account_service import Accounts
 from controlplane.config import ConfigError, Settings
-from controlplane.database import open_store
-from controlplane.deploys import Deploys
-from controlplane.dns_providers import DnsProvider, DnsProviderError, provider_from_config
-from controlplane.domains import DomainOptions, Domains
-from controlplane.gates import GateOptions, Gates
-from controlplane.issuer import CertificateIssuer, IssuerOptions
-from controlplane.live_pointers import LivePointers
+from controlplane.deploys.archive import ArchiveLimits
+from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
+from controlplane.deploys.deploy_service import Deploys
+from controlplane.deploys.live_pointers import LivePointers
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.deploys.retention import RetentionPolicy, retention_loop
+from controlplane.domains.domain_service import DomainOptions, Domains
+from controlplane.gates.gate_service import GateOptions, Gates
 from controlplane.names import reserved_site_names
-from controlplane.releases import ReleaseFiles
-from controlplane.retention import RetentionPolicy, retention_loop
-from controlplane.routing import Routing
+from controlplane.routing.reconciler import Routing
+from controlplane.runtime.database import open_store
 from controlplane.secrets import Secret, SecretBox, derive_key, load_or_create_secret_key
-from controlplane.sites import Sites
+from controlplane.sites.site_service import Sites
 from controlplane.store import Store
-from controlplane.tls import Tls
-from controlplane.worker import BuildWorker, WorkerOptions
+from controlplane.tls.dns_providers import DnsProvider, DnsProviderError, provider_from_config
+from controlplane.tls.issuer import CertificateIssuer, IssuerOptions
+from controlplane.tls.tls_service import Tls
 
 
 def secret_key_for(settings: Settings) -> Secret:

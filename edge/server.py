@@ -18,7 +18,7 @@ from typing import Any
 import httptools
 
 from edge.metrics import WorkerStats, render
-from edge.serve import EdgeConfig, Request, Responder, Response, Routed, http_date, plain
+from edge.responder import EdgeConfig, Request, Responder, Response, Routed, http_date, plain
 
 log = logging.getLogger("edge")
 

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from controlplane.app import create_app
 from controlplane.config import Settings, load_settings
-from controlplane.embedded_db import EmbeddedPostgres
+from controlplane.runtime.embedded_database import EmbeddedPostgres
 from controlplane.store import Store, open_pool
+from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 
 ADMIN_EMAIL = "admin@example.test"

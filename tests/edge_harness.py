@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controlplane.releases import ReleaseFiles
-from edge.serve import EdgeConfig
+from controlplane.deploys.release_files import ReleaseFiles
+from edge.responder import EdgeConfig
 from edge.server import EdgeOptions, _serve_worker
 from tests.harness.ports import free_port
 

@@ -10,13 +10,13 @@ import psycopg2.errors
 
 from controlplane.errors import Conflict
 from controlplane.models import ApiToken, LoginFailureCounts, Role, Site, User
-from controlplane.store.base import SITE_COLUMNS
-from controlplane.store.deploys import DeployQueries
-from controlplane.store.domains import DomainQueries
-from controlplane.store.gates import GateQueries
+from controlplane.store.deploy_sql import DeployQueries
+from controlplane.store.domain_sql import DomainQueries
+from controlplane.store.gate_sql import GateQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
-from controlplane.store.routing import changes_routing
-from controlplane.store.tls import TlsQueries
+from controlplane.store.routing_sql import changes_routing
+from controlplane.store.sql_base import SITE_COLUMNS
+from controlplane.store.tls_sql import TlsQueries
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
 

@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from controlplane.certificates import covers
 from controlplane.models import Strategy
 from controlplane.names import (
     ACME_PATH,
@@ -17,7 +16,8 @@ from controlplane.names import (
     site_hosts,
 )
 from controlplane.secrets import Secret
-from controlplane.traefik.rules import host_rule, subdomain_rule
+from controlplane.tls.certificates import covers
+from controlplane.traefik.rule_strings import host_rule, subdomain_rule
 
 EDGE_SERVICE = "wharf-edge"
 CONTROL_SERVICE = "wharf-controlplane"

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from controlplane.deploys import UploadForm
-from controlplane.flags import masked
+from controlplane.deploys.build_flags import masked
+from controlplane.deploys.deploy_service import UploadForm
 from controlplane.models import Deploy, LogLine, PublishEvent
 from controlplane.names import preview_host, site_hosts
 from controlplane.web.callers import check_site_access, current_user

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from controlplane.domain_checks import challenge_record_name, challenge_url
+from controlplane.domains.ownership_checks import challenge_record_name, challenge_url
 from controlplane.models import Domain
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.keys import services

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from controlplane.gates import (
+from controlplane.gates.gate_service import (
     CHECK_PATH,
     COOKIE_NAME,
     LOGIN_PATH,

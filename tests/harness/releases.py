@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from controlplane.build import BuildOptions, build_release
-from controlplane.releases import ReleaseFiles
-from controlplane.site_rules import parse_site_rules, rules_document
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.deploys.release_tree import BuildOptions, build_release
+from controlplane.deploys.site_rules import parse_site_rules, rules_document
 from tests.sites import write_site
 
 __all__ = ["install_release"]

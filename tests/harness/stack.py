@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from controlplane.config import Settings, load_settings
-from controlplane.stack import edge_process, traefik_process
+from controlplane.runtime.stack import edge_process, traefik_process
 from tests.harness.ports import free_port
 from tests.harness.waiting import tail
 

@@ -15,10 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from controlplane.acme_client import AcmeClient, AcmeError, IssuedCertificate
-from controlplane.certificates import check_certificate, covers
-from controlplane.dns_providers import DnsProviderError
 from controlplane.secrets import Secret
+from controlplane.tls.acme_client import AcmeClient, AcmeError, IssuedCertificate
+from controlplane.tls.certificates import check_certificate, covers
+from controlplane.tls.dns_providers import DnsProviderError
 from tests.harness.ports import free_port
 from tests.pebble import DEBIAN_PACKAGE, Pebble, available, running_pebble
 

@@ -7,10 +7,10 @@ import time
 import jwt
 from aiohttp.test_utils import TestClient
 
-from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.secrets import derive_key
 from controlplane.services import secret_key_for
+from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES, SETTINGS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_member
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.secrets import Secret
+from controlplane.web.app import create_app
 
 
 async def test_traefik_http_provider_needs_the_secret(

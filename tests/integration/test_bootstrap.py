@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controlplane.accounts import Accounts
-from controlplane.bootstrap import ensure_first_admin
+from controlplane.accounts.account_service import Accounts
+from controlplane.accounts.first_admin import ensure_first_admin
 from controlplane.config import Settings
 from controlplane.secrets import Secret
 from controlplane.store import Store

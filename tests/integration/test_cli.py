@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from controlplane.auth import hash_api_token
-from controlplane.cli import main
+from controlplane.accounts.credentials import hash_api_token
+from controlplane.cli.commands import main
 from controlplane.store import Store
 
 

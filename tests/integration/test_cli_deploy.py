@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from controlplane import cli_client
-from controlplane.app import create_app
-from controlplane.cli import main
+from controlplane.cli import api_client
+from controlplane.cli.commands import main
 from controlplane.config import Settings
+from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 from tests.sites import site_files, write_site, zip_bytes
 
@@ -116,7 +116,7 @@ def test_cli_progress_bar_draws_on_a_terminal() -> None:
             return True
 
     screen = Terminal()
-    progress = cli_client.Progress(2_000_000, screen)
+    progress = api_client.Progress(2_000_000, screen)
     progress.advance(1_000_000)
     progress.advance(1_000_000)
     progress.finish()
@@ -124,7 +124,7 @@ def test_cli_progress_bar_draws_on_a_terminal() -> None:
 
 
 def test_cli_flag_options_become_api_flags() -> None:
-    flags = cli_client.parse_flag_options(["minify=false", "root=docs"], ["env.KEY=abc"])
+    flags = api_client.parse_flag_options(["minify=false", "root=docs"], ["env.KEY=abc"])
     assert flags == {"minify": False, "root": "docs", "env.KEY": {"value": "abc", "secret": True}}
-    with pytest.raises(cli_client.CliFailure):
-        cli_client.parse_flag_options(["novalue"], [])
+    with pytest.raises(api_client.CliFailure):
+        api_client.parse_flag_options(["novalue"], [])

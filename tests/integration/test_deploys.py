@@ -14,8 +14,8 @@ import pytest
 from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
-from controlplane.app import create_app
 from controlplane.config import Settings
+from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, make_member
 from tests.sites import site_files, zip_bytes

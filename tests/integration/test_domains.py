@@ -20,16 +20,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from controlplane.app import create_app
 from controlplane.config import Settings
-from controlplane.domains import DomainOptions, Domains
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.domains.domain_service import DomainOptions, Domains
 from controlplane.errors import Conflict, Forbidden, Invalid, NotFound
 from controlplane.models import User
-from controlplane.releases import ReleaseFiles
 from controlplane.services import open_services
-from controlplane.sites import Sites
+from controlplane.sites.site_service import Sites
 from controlplane.store import Store
-from controlplane.store.domains import DomainQueries
+from controlplane.store.domain_sql import DomainQueries
+from controlplane.web.app import create_app
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, make_member
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from edge.releases import live_release_dir
+from edge.release_cache import live_release_dir
 from tests.edge_harness import Edge, publish, running_edge
 from tests.harness.releases import install_release
 
@@ -192,8 +192,8 @@ async def test_edge_swap_between_key_and_answer_does_not_poison_the_cache(
             publish(swapping.data, "small", "production", SMALL[1])
         return found
 
-    # Responder.release_root calls the name edge.serve imported.
-    monkeypatch.setattr("edge.serve.live_release_dir", swap_during_the_request)
+    # Responder.release_root calls the name edge.responder imported.
+    monkeypatch.setattr("edge.responder.live_release_dir", swap_during_the_request)
     during = await swapping.fetch("small", "/")
     # One readlink per request: the answer is wholly the release read before the swap...
     assert during.deploy == SMALL[0]

@@ -11,7 +11,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from controlplane.config import Settings
-from controlplane.traefik.files import FILE_NAME
+from controlplane.traefik.dynamic_file import FILE_NAME
 from controlplane.traefik.render import VERSION_MIDDLEWARE
 from tests.conftest import make_member
 

@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from controlplane.app import create_app
 from controlplane.config import Settings
-from controlplane.releases import ReleaseFiles
-from controlplane.traefik.api import missing_or_disabled, router_status
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.traefik.traefik_api import missing_or_disabled, router_status
+from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.harness.ports import free_port

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.secrets import Secret
+from controlplane.web.app import create_app
 
 
 async def test_openapi_lists_every_route(client: TestClient) -> None:

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from controlplane.config import Settings, load_settings
-from controlplane.releases import ReleaseFiles
-from controlplane.stack import edge_process
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.runtime.stack import edge_process
 from tests.harness.control_plane import ADMIN, control_plane
 from tests.harness.ports import free_port
 from tests.harness.waiting import tail, wait_for

@@ -10,9 +10,9 @@ import psycopg2
 import pytest
 
 from controlplane.config import Settings
-from controlplane.retention import RetentionPolicy, apply_retention
+from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
+from controlplane.deploys.retention import RetentionPolicy, apply_retention
 from controlplane.services import Services, open_services
-from controlplane.worker import BuildWorker, WorkerOptions
 from tests.sites import site_files, zip_bytes
 
 

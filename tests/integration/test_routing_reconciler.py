@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from controlplane.config import Settings
-from controlplane.traefik import sync
-from controlplane.traefik.files import FILE_NAME
+from controlplane.traefik import config_writer
+from controlplane.traefik.dynamic_file import FILE_NAME
 from controlplane.traefik.validate import InvalidConfig
 from tests.conftest import routed
 
@@ -20,14 +20,14 @@ DOMAINS = "/api/v1/sites/blog/domains"
 @pytest.fixture
 def refuse_one_host(monkeypatch: pytest.MonkeyPatch) -> None:
     """Traefik's validator refuses any config that routes REFUSED_HOST (an injected fault)."""
-    real = sync.validate
+    real = config_writer.validate
 
     def validate(config: dict[str, Any]) -> str:
         if any(REFUSED_HOST in router["rule"] for router in config["http"]["routers"].values()):
             raise InvalidConfig([f"router for {REFUSED_HOST}: injected refusal"])
         return real(config)
 
-    monkeypatch.setattr(sync, "validate", validate)
+    monkeypatch.setattr(config_writer, "validate", validate)
 
 
 async def _add_verified(client: TestClient, headers: dict[str, str], hostname: str) -> Any:

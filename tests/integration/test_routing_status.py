@@ -7,9 +7,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from controlplane.app import create_app
 from controlplane.config import Settings
-from controlplane.stack import traefik_process
+from controlplane.runtime.stack import traefik_process
+from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
 from tests.harness.ports import free_port

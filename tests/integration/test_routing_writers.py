@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from controlplane.traefik.files import FILE_NAME
+from controlplane.traefik.dynamic_file import FILE_NAME
 from tests.harness.control_plane import ADMIN, control_plane
 from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings

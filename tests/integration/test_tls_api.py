@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from controlplane.config import Settings, load_settings
 from controlplane.services import open_services
-from controlplane.traefik.files import FILE_NAME
+from controlplane.traefik.dynamic_file import FILE_NAME
 from controlplane.web.keys import SERVICES
 from tests.certs import Authority, ec_key, issue, key_pem, pem, self_signed
 from tests.conftest import make_member, routed

@@ -11,11 +11,11 @@ import pytest
 
 from controlplane.atomic import write_json_atomically
 from controlplane.config import Settings
-from controlplane.edge_config import render_edge_config
-from controlplane.releases import ReleaseFiles
-from controlplane.traefik.api import router_status
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.routing.edge_config import render_edge_config
+from controlplane.traefik.config_writer import TraefikConfigWriter
 from controlplane.traefik.render import RoutingState
-from controlplane.traefik.sync import TraefikConfigWriter
+from controlplane.traefik.traefik_api import router_status
 from tests.harness.releases import install_release
 from tests.harness.stack import edge_and_traefik, stack_settings
 from tests.harness.waiting import wait_for

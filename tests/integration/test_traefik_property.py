@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.config import load_settings
-from controlplane.domains import validate_hostname
+from controlplane.domains.domain_service import validate_hostname
 from controlplane.errors import Invalid
-from controlplane.gates import validate_username
+from controlplane.gates.gate_service import validate_username
 from controlplane.names import validate_site_name
-from controlplane.stack import traefik_process
+from controlplane.runtime.stack import traefik_process
+from controlplane.traefik.config_writer import TraefikConfigWriter
 from controlplane.traefik.render import GateRoute, RoutingState, render
-from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import validate
 from tests.harness.ports import free_port
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.accounts import Accounts
+from controlplane.accounts.account_service import Accounts
 from controlplane.config import Settings
-from controlplane.deploys import new_deploy_id
+from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
+from controlplane.deploys.deploy_service import new_deploy_id
 from controlplane.models import User
 from controlplane.services import Services, open_services
-from controlplane.worker import BuildWorker, WorkerOptions
 from tests.sites import site_files, zip_bytes
 
 

@@ -18,8 +18,8 @@ from typing import BinaryIO
 
 import pytest
 
-from controlplane import archive as archive_module
-from controlplane.archive import (
+from controlplane.deploys import archive as archive_module
+from controlplane.deploys.archive import (
     MAX_PROBLEMS,
     ArchiveLimits,
     ArchiveRejected,

@@ -7,25 +7,25 @@ import time
 import jwt
 import pytest
 
-from controlplane import auth
+from controlplane.accounts import credentials
 from controlplane.errors import Unauthorized
 
 KEY = b"k" * 32
 
 
 async def test_hash_password_is_argon2id_and_verifies() -> None:
-    hashed = await auth.hash_password("correct horse")
+    hashed = await credentials.hash_password("correct horse")
     assert hashed.startswith("$argon2id$")
-    assert await auth.verify_password(hashed, "correct horse")
-    assert not await auth.verify_password(hashed, "wrong horse")
-    assert not await auth.verify_password(None, "correct horse")
-    assert not await auth.verify_password("not-a-hash", "x")
-    assert not auth.needs_rehash(hashed)
+    assert await credentials.verify_password(hashed, "correct horse")
+    assert not await credentials.verify_password(hashed, "wrong horse")
+    assert not await credentials.verify_password(None, "correct horse")
+    assert not await credentials.verify_password("not-a-hash", "x")
+    assert not credentials.needs_rehash(hashed)
 
 
 def test_access_token_round_trip() -> None:
-    token = auth.issue_access_token(42, KEY, 60)
-    assert auth.read_access_token(token, KEY) == 42
+    token = credentials.issue_access_token(42, KEY, 60)
+    assert credentials.read_access_token(token, KEY) == 42
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "HS256"
 
@@ -41,7 +41,7 @@ def test_access_token_round_trip() -> None:
             "none",
             lambda: jwt.encode({"iss": "wharf", "sub": "1", "iat": 0, "exp": 2**40}, None, "none"),
         ),
-        ("wrong key", lambda: auth.issue_access_token(1, b"x" * 32, 60)),
+        ("wrong key", lambda: credentials.issue_access_token(1, b"x" * 32, 60)),
         ("no exp", lambda: jwt.encode({"iss": "wharf", "sub": "1", "iat": 0}, KEY, "HS256")),
         (
             "foreign issuer",
@@ -57,19 +57,19 @@ def test_access_token_round_trip() -> None:
                 "HS256",
             ),
         ),
-        ("tampered", lambda: auth.issue_access_token(1, KEY, 60)[:-3] + "abc"),
+        ("tampered", lambda: credentials.issue_access_token(1, KEY, 60)[:-3] + "abc"),
     ],
 )
 def test_read_access_token_rejects(label: str, make) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Unauthorized):
-        auth.read_access_token(make(), KEY)
+        credentials.read_access_token(make(), KEY)
 
 
 def test_api_tokens_are_random_and_stored_hashed() -> None:
-    first, first_hash = auth.new_api_token()
-    second, _ = auth.new_api_token()
+    first, first_hash = credentials.new_api_token()
+    second, _ = credentials.new_api_token()
     assert first != second
-    assert first.startswith(auth.API_TOKEN_PREFIX)
+    assert first.startswith(credentials.API_TOKEN_PREFIX)
     assert len(first) > 40
-    assert first_hash == auth.hash_api_token(first)
+    assert first_hash == credentials.hash_api_token(first)
     assert first.encode() not in first_hash

@@ -14,7 +14,7 @@ from pathlib import Path
 import brotli  # type: ignore[import-untyped]
 import pytest
 
-from controlplane.build import (
+from controlplane.deploys.release_tree import (
     MANIFEST_NAME,
     SSG_OUTPUT_DIRS,
     BuildOptions,

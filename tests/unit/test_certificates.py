@@ -10,8 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 
-from controlplane.certificates import CertificateInfo, check_certificate, covers, expiry_seconds
 from controlplane.errors import Invalid
+from controlplane.tls.certificates import CertificateInfo, check_certificate, covers, expiry_seconds
 from tests import certs
 from tests.certs import Authority, SigningKey, issue
 

@@ -14,13 +14,13 @@ import psutil
 import pytest
 from aiohttp import web
 
-from controlplane.dns_providers import (
+from controlplane.secrets import Secret
+from controlplane.tls.dns_providers import (
     CloudflareDns,
     DnsProviderError,
     ExecDns,
     provider_from_config,
 )
-from controlplane.secrets import Secret
 
 TOKEN = "cf-test-token-" + secrets.token_hex(8)
 ZONES = {"zone-example": "example.com", "zone-other": "other.test"}

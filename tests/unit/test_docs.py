@@ -157,4 +157,5 @@ def test_docs_files_on_disk_lists_exactly_the_data_layout() -> None:
     documented = set(re.findall(r"[├└]── (\S+?)/?(?:\s|$)", tree))
     root = Path("/data")
     defined = {str(path.relative_to(root)) for path in DataLayout(root).entries().values()}
-    assert documented == defined | {"pg.lock"}  # pg.lock sits beside pg/ (embedded_db.py)
+    # pg.lock sits beside pg/ (runtime/embedded_database.py)
+    assert documented == defined | {"pg.lock"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.domain_checks import challenge_record_name, challenge_url
-from controlplane.domains import prune_challenges, validate_hostname, write_challenge
+from controlplane.domains.domain_service import prune_challenges, validate_hostname, write_challenge
+from controlplane.domains.ownership_checks import challenge_record_name, challenge_url
 from controlplane.errors import Invalid
 
 BASE = "sites.example.net"

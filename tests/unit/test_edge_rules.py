@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.site_rules import parse_headers, parse_redirects
-from edge.rules import Redirect, SiteRules
+from controlplane.deploys.site_rules import parse_headers, parse_redirects
+from edge.rule_engine import Redirect, SiteRules
 
 
 def _rules(redirects: str = "", headers: str = "") -> SiteRules:

@@ -9,7 +9,7 @@ import bcrypt
 import pytest
 
 from controlplane.errors import Invalid
-from controlplane.gates import (
+from controlplane.gates.gate_service import (
     BCRYPT_COST,
     MAX_USERS,
     GateTokens,

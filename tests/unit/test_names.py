@@ -15,7 +15,7 @@ from controlplane.names import (
     validate_site_name,
 )
 from edge import hosts as edge_hosts
-from edge import serve as edge_serve
+from edge import responder as edge_responder
 
 
 @pytest.mark.parametrize("name", ["a", "blog", "my-site", "x1", "1x", "a" * 63])
@@ -90,4 +90,5 @@ def test_names_hostname_rule(text: str, valid: bool) -> None:
 
 
 def test_names_edge_copies_of_the_challenge_paths_agree() -> None:
-    assert (edge_serve.CHALLENGE_PREFIX, edge_serve.ACME_PREFIX) == (CHALLENGE_PATH, ACME_PATH)
+    edge = (edge_responder.CHALLENGE_PREFIX, edge_responder.ACME_PREFIX)
+    assert edge == (CHALLENGE_PATH, ACME_PATH)

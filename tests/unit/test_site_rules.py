@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.site_rules import (
+from controlplane.deploys.site_rules import (
     ParsedRules,
     RuleProblem,
     parse_headers,

@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
-from controlplane.traefik.files import FILE_NAME, write_dynamic_config
+from controlplane.traefik.config_writer import TraefikConfigWriter
+from controlplane.traefik.dynamic_file import FILE_NAME, write_dynamic_config
 from controlplane.traefik.render import GateRoute, HostTls, RoutingState, render, site_routers
-from controlplane.traefik.rules import host_rule, subdomain_rule
+from controlplane.traefik.rule_strings import host_rule, subdomain_rule
 from controlplane.traefik.static import Resolvers, cloudflare_ranges, render_static
-from controlplane.traefik.sync import TraefikConfigWriter
 from controlplane.traefik.validate import InvalidConfig, validate
 
 GOLDEN = Path(__file__).parent / "golden"

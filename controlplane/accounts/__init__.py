@@ -1,0 +1,1 @@
+"""Accounts: users, logins, API tokens, credentials, and the first admin."""

@@ -1,0 +1,160 @@
+"""Users, logins (with rate limiting) and API tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+from controlplane.accounts import credentials
+from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from controlplane.models import ROLES, ApiToken, Role, User
+from controlplane.names import PASSWORD_MAX, PASSWORD_MIN, validate_email
+from controlplane.store import Store
+
+TOKEN_NAME_MAX = 100
+
+
+def validate_password(password: object) -> str:
+    """Return the password if its length is acceptable, else raise Invalid."""
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise Invalid(
+            f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters", code="invalid_password"
+        )
+    return password
+
+
+class Accounts:
+    """Account operations; every method that acts for someone takes the acting user."""
+
+    def __init__(
+        self,
+        store: Store,
+        signing_key: bytes,
+        *,
+        access_token_ttl: int,
+        max_failures: int,
+        failure_window: int,
+    ) -> None:
+        self.store = store
+        self.signing_key = signing_key
+        self.access_token_ttl = access_token_ttl
+        self.max_failures = max_failures
+        self.failure_window = failure_window
+
+    async def login(self, email: object, password: object, client_address: str) -> str:
+        """An access token for good credentials; Unauthorized, or RateLimited after failures."""
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise Invalid("email and password are required strings", code="missing_credentials")
+        account = email.strip().lower()
+        password = password[:PASSWORD_MAX]
+        checked = await self._check_password(account, password, client_address)
+        if checked is None:
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        user, password_hash = checked
+        if credentials.needs_rehash(password_hash):
+            await self.store.set_password_hash(user.id, await credentials.hash_password(password))
+        return credentials.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
+
+    async def change_password(
+        self, actor: User, current: object, new: object, client_address: str
+    ) -> None:
+        """Set the actor's new password once the current one is shown; a wrong one counts as a
+        failed login (so this is no way around the login limit)."""
+        if not isinstance(current, str):
+            raise Invalid("current_password is a required string", code="missing_credentials")
+        new_password = validate_password(new)
+        if await self._check_password(actor.email, current[:PASSWORD_MAX], client_address) is None:
+            raise Forbidden("the current password is wrong", code="wrong_password")
+        await self.store.set_password_hash(actor.id, await credentials.hash_password(new_password))
+
+    async def _check_password(
+        self, account: str, password: str, client_address: str
+    ) -> tuple[User, str] | None:
+        """The user and hash when the password is theirs, else None (a failure recorded);
+        RateLimited after too many failures from the address or for the account."""
+        counts = await self.store.login_failure_counts(client_address, account, self.failure_window)
+        waits = [
+            retry_after
+            for failures, retry_after in (
+                (counts.address_failures, counts.address_retry_after),
+                (counts.account_failures, counts.account_retry_after),
+            )
+            if failures >= self.max_failures
+        ]
+        if waits:
+            raise RateLimited(
+                "too many failed logins; try again later", retry_after=max(1, math.ceil(max(waits)))
+            )
+        found = await self.store.user_credentials(account)
+        password_ok = await credentials.verify_password(found[1] if found else None, password)
+        if not found or not password_ok:
+            await self.store.record_login_failure(client_address, account)
+            # Old failures are dropped here, so the table stays as small as the window.
+            await self.store.prune_login_failures(self.failure_window)
+            return None
+        await self.store.clear_login_failures(client_address, account)
+        return found
+
+    async def authenticate(self, bearer: str) -> User:
+        """The user behind an access token or API token; Unauthorized otherwise."""
+        if bearer.startswith(credentials.API_TOKEN_PREFIX):
+            user = await self.store.user_for_token_hash(credentials.hash_api_token(bearer))
+            if user is None:
+                raise Unauthorized("the API token is not valid", code="invalid_token")
+            return user
+        user_id = credentials.read_access_token(bearer, self.signing_key)
+        user = await self.store.get_user(user_id)
+        if user is None:
+            raise Unauthorized("the access token is not valid", code="invalid_token")
+        return user
+
+    @staticmethod
+    def require_admin(actor: User | None) -> None:
+        """Forbidden unless the actor is an admin (None is the local command line)."""
+        if actor is not None and not actor.is_admin:
+            raise Forbidden("only admins manage users", code="admin_required")
+
+    async def create_user(
+        self, actor: User | None, email: object, password: object, role: object
+    ) -> User:
+        """Create a user; only admins may (actor None is the local command line)."""
+        self.require_admin(actor)
+        if role not in ROLES:
+            raise Invalid("role is 'admin' or 'member'", code="invalid_role")
+        address = validate_email(email)
+        password_hash = await credentials.hash_password(validate_password(password))
+        return await self.store.create_user(address, password_hash, role)
+
+    async def list_users(self, actor: User) -> list[User]:
+        """Every user; admins only."""
+        self.require_admin(actor)
+        return await self.store.list_users()
+
+    async def has_users(self) -> bool:
+        """Whether any account exists yet."""
+        return bool(await self.store.list_users())
+
+    async def ensure_admin(self, email: str, password: str) -> None:
+        """Create the first admin unless some user exists already."""
+        if await self.has_users():
+            return
+        role: Role = "admin"
+        # Conflict: another process starting at the same moment created it first.
+        with contextlib.suppress(Conflict):
+            await self.create_user(None, email, password, role)
+
+    async def create_token(self, actor: User, name: object) -> tuple[ApiToken, str]:
+        """A new API token for the actor; the token text is returned only here."""
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= TOKEN_NAME_MAX:
+            raise Invalid(f"a token name has 1 to {TOKEN_NAME_MAX} characters", code="invalid_name")
+        token, token_hash = credentials.new_api_token()
+        return await self.store.create_token(actor.id, name.strip(), token_hash), token
+
+    async def list_tokens(self, actor: User) -> list[ApiToken]:
+        """The actor's own tokens (metadata only)."""
+        return await self.store.list_tokens(actor.id)
+
+    async def delete_token(self, actor: User, token_id: int) -> None:
+        """Revoke one of the actor's tokens."""
+        if not await self.store.delete_token(actor.id, token_id):
+            raise NotFound("no such token", code="token_not_found")

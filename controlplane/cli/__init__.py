@@ -1,0 +1,1 @@
+"""The `wharf` command line: the server commands and the JSON API client."""

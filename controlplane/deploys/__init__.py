@@ -1,0 +1,1 @@
+"""Deploys: uploads checked, built into immutable releases, published, rolled back, pruned."""

@@ -1,0 +1,242 @@
+"""Deploys: accept a validated upload, list and read deploys, publish, roll back, pin."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from controlplane.deploys.archive import ArchiveLimits, ArchiveRejected, inspect_archive
+from controlplane.deploys.build_flags import flags_to_json, parse_flags
+from controlplane.deploys.release_files import ReleaseFiles
+from controlplane.errors import Conflict, Invalid, NotFound, WharfError
+from controlplane.faults import crash_point
+from controlplane.models import ENVIRONMENTS, Deploy, Environment, LogLine, PublishEvent, Site, User
+from controlplane.names import has_staging_host
+from controlplane.sites.site_service import Sites
+from controlplane.store import Store
+from controlplane.store.deploy_sql import PUBLISHABLE
+
+log = logging.getLogger(__name__)
+
+
+class UploadRejected(WharfError):
+    """The archive broke upload rules; details list every bad entry (413 or 422)."""
+
+    def __init__(self, rejected: ArchiveRejected) -> None:
+        super().__init__(
+            "the archive was rejected",
+            code="archive_too_large" if rejected.status == 413 else "archive_rejected",
+            details=[
+                {"entry": p.entry, "code": p.code, "message": p.message} for p in rejected.problems
+            ],
+        )
+        self.status = rejected.status
+
+
+def new_deploy_id() -> str:
+    """A deploy id: 12 lowercase hex characters, safe inside a DNS label."""
+    return secrets.token_hex(6)
+
+
+def _no_staging_host(site: str) -> Conflict:
+    return Conflict(
+        f"the site name {site!r} is too long for a staging host (<site>--staging must fit"
+        " 63 characters): deploy to production",
+        code="no_staging_host",
+    )
+
+
+def validate_environment(environment: object) -> Environment:
+    """production or staging."""
+    for known in ENVIRONMENTS:
+        if environment == known:
+            return known
+    raise Invalid("environment is 'production' or 'staging'", code="invalid_environment")
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """What came with an upload besides the archive: its environment and flags, unvalidated."""
+
+    environment: object
+    flags: object
+
+
+# Streams an upload to the given path, refusing it past the given size; returns its form.
+ReceiveUpload = Callable[[Path, int], Awaitable[UploadForm]]
+
+
+class Deploys:
+    """Deploy operations on behalf of a user; the build itself is the worker's."""
+
+    def __init__(
+        self, store: Store, files: ReleaseFiles, sites: Sites, limits: ArchiveLimits
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.sites = sites
+        self.limits = limits
+
+    async def receive(self, actor: User, site_name: str, receive: ReceiveUpload) -> Deploy:
+        """Check access, let `receive` stream the upload to a new file under the size limit,
+        then create the deploy from it; nothing is read from a stranger."""
+        site = await self.sites.get(actor, site_name)
+        upload = self.files.new_upload_path()
+        try:
+            form = await receive(upload, self.limits.max_upload_bytes)
+        except BaseException:
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
+            raise
+        return await self._create(actor, site, upload, form.environment, form.flags)
+
+    async def create(
+        self, actor: User, site_name: str, upload: Path, environment: object, flags: object
+    ) -> Deploy:
+        """Validate an uploaded ZIP, keep it, and queue its build; the upload file is consumed."""
+        try:
+            site = await self.sites.get(actor, site_name)
+        except BaseException:
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
+            raise
+        return await self._create(actor, site, upload, environment, flags)
+
+    async def _create(
+        self, actor: User, site: Site, upload: Path, environment: object, flags: object
+    ) -> Deploy:
+        try:
+            env = validate_environment(environment)
+            if env == "staging" and not has_staging_host(site.name):
+                raise _no_staging_host(site.name)
+            parsed = parse_flags(flags, site.allowed_flags)
+            try:
+                summary = await asyncio.to_thread(inspect_archive, upload, self.limits)
+            except ArchiveRejected as rejected:
+                raise UploadRejected(rejected) from None
+            deploy_id = new_deploy_id()
+            artifact = await asyncio.to_thread(
+                self.files.keep_artifact, upload, site.name, deploy_id
+            )
+        finally:
+            await asyncio.to_thread(upload.unlink, missing_ok=True)
+        size = (await asyncio.to_thread(artifact.stat)).st_size
+        try:
+            deploy = await self.store.create_deploy(
+                deploy_id, site.id, env, actor.id, size, flags_to_json(parsed)
+            )
+        except BaseException:
+            artifact.unlink(missing_ok=True)
+            raise
+        log.info(
+            "deploy accepted",
+            extra={"site": site.name, "deploy": deploy_id, "files": summary.file_count},
+        )
+        return deploy
+
+    async def _site_and_deploy(
+        self, actor: User, site_name: str, deploy_id: str
+    ) -> tuple[Site, Deploy]:
+        site = await self.sites.get(actor, site_name)
+        deploy = await self.store.get_deploy(site.id, deploy_id)
+        if deploy is None:
+            raise NotFound(f"no deploy {deploy_id!r} on this site", code="deploy_not_found")
+        return site, deploy
+
+    async def for_site(self, actor: User, site_name: str) -> list[Deploy]:
+        """A site's deploys, newest first."""
+        site = await self.sites.get(actor, site_name)
+        return await self.store.list_deploys(site.id)
+
+    async def get(self, actor: User, site_name: str, deploy_id: str) -> Deploy:
+        """One deploy."""
+        return (await self._site_and_deploy(actor, site_name, deploy_id))[1]
+
+    async def log(self, actor: User, site_name: str, deploy_id: str) -> list[LogLine]:
+        """A deploy's build log."""
+        _, deploy = await self._site_and_deploy(actor, site_name, deploy_id)
+        return await self.store.log_lines(deploy.id)
+
+    async def publish(
+        self, actor: User | None, site_name: str, deploy_id: str, *, kind: str = "publish"
+    ) -> PublishEvent:
+        """Make a ready (or earlier live) deploy live in its environment."""
+        site = await (
+            self.sites.named(site_name) if actor is None else self.sites.get(actor, site_name)
+        )
+        return await self.publish_deploy(site, deploy_id, actor.id if actor else None, kind)
+
+    async def publish_deploy(
+        self, site: Site, deploy_id: str, actor_id: int | None, kind: str
+    ) -> PublishEvent:
+        """Publish under the site's lock: check the deploy and its files, commit, swap."""
+        async with self.store.site_lock(site.id):
+            return await self.publish_locked(site, deploy_id, actor_id, kind)
+
+    async def publish_locked(
+        self, site: Site, deploy_id: str, actor_id: int | None, kind: str, reason: str | None = None
+    ) -> PublishEvent:
+        """Publish while the caller holds the site's lock (the reconcile's repairs do)."""
+        deploy = await self.store.get_deploy(site.id, deploy_id)
+        if deploy is None:
+            raise NotFound(f"no deploy {deploy_id!r} on this site", code="deploy_not_found")
+        if deploy.pruned_at is not None:
+            raise Conflict("this deploy's files were removed by retention", code="deploy_pruned")
+        if deploy.status not in PUBLISHABLE:
+            raise Conflict(f"a {deploy.status} deploy cannot be published", code="deploy_not_ready")
+        if deploy.environment == "staging" and not has_staging_host(site.name):
+            raise _no_staging_host(site.name)
+        # Retention cannot remove files while we hold the lock, so this check stays true
+        # until the swap; files lost another way are refused here, never half-published.
+        if not await asyncio.to_thread(self.files.release_complete, site.name, deploy_id):
+            raise Conflict("this deploy's files are missing on disk", code="deploy_files_missing")
+        event = await self.store.publish(
+            site.id, deploy_id, kind=kind, actor_id=actor_id, reason=reason
+        )
+        crash_point("publish_after_commit")
+        await asyncio.to_thread(self.files.activate, site.name, deploy.environment, deploy_id)
+        log.info(
+            "deploy published",
+            extra={"site": site.name, "deploy": deploy_id, "from": event.from_deploy, "kind": kind},
+        )
+        return event
+
+    async def rollback(
+        self, actor: User, site_name: str, environment: object, deploy_id: object
+    ) -> PublishEvent:
+        """Go back to the previous live deploy, or to the one named."""
+        site = await self.sites.get(actor, site_name)
+        env = validate_environment(environment)
+        if deploy_id is None:
+            target = await self.store.previous_live_deploy(site.id, env)
+            if target is None:
+                raise Conflict("there is no earlier live deploy", code="no_previous_deploy")
+        elif isinstance(deploy_id, str):
+            target = deploy_id
+            deploy = await self.store.get_deploy(site.id, target)
+            if deploy is None:
+                raise NotFound(f"no deploy {target!r} on this site", code="deploy_not_found")
+            if deploy.environment != env:
+                raise Conflict(
+                    f"deploy {target} belongs to {deploy.environment}", code="wrong_environment"
+                )
+        else:
+            raise Invalid("deploy_id is a string", code="invalid_deploy_id")
+        return await self.publish_deploy(site, target, actor.id, "rollback")
+
+    async def set_pinned(
+        self, actor: User, site_name: str, deploy_id: str, pinned: object
+    ) -> Deploy:
+        """Pin or unpin a deploy (retention keeps pinned ones)."""
+        site, _ = await self._site_and_deploy(actor, site_name, deploy_id)
+        if not isinstance(pinned, bool):
+            raise Invalid("pinned is true or false", code="invalid_pinned")
+        await self.store.set_pinned(site.id, deploy_id, pinned)
+        return await self.get(actor, site_name, deploy_id)
+
+    async def history(self, actor: User, site_name: str) -> list[PublishEvent]:
+        """Every publish and rollback of a site, newest first."""
+        site = await self.sites.get(actor, site_name)
+        return await self.store.publish_events(site.id)

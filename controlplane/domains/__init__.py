@@ -1,0 +1,1 @@
+"""Custom domains: validation, attachment to a site, and ownership checks."""

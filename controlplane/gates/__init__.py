@@ -1,0 +1,1 @@
+"""Password gates: basic auth, the visitor login, share links."""

@@ -1,0 +1,1 @@
+"""Running Wharf: the database to open (configured or embedded) and `wharf up`'s child processes."""

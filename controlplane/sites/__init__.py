@@ -1,0 +1,1 @@
+"""Sites: the named things users own, deploy to and route."""

@@ -1,0 +1,1 @@
+"""TLS: the five strategies, uploaded certificates, and issuance from an ACME CA."""

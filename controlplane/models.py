@@ -298,3 +298,54 @@ class StoredCertificate(NewCertificate):
 
 
 BASE = Owner()  # the base domain's certificate owner
+
+
+@dataclass(frozen=True)
+class HostsStatus:
+    """The TLS of some hosts: the strategy chosen and in effect, the certificate, the last error."""
+
+    hostnames: tuple[str, ...]
+    strategy: Strategy | None  # as set; None: inherited
+    effective: Strategy
+    certificate: StoredCertificate | None  # the one served, when Wharf holds it
+    last_error: str | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SiteTlsView:
+    """A site's TLS: its own settings, what they resolve to, and each custom domain's status."""
+
+    settings: SiteTls
+    effective: Strategy
+    redirect_https: bool | None
+    hsts_max_age: int
+    certificate: StoredCertificate | None  # the site's upload
+    base: HostsStatus
+    domains: tuple[HostsStatus, ...]
+
+
+@dataclass(frozen=True)
+class GateCookie:
+    """A cookie to set: its value, its lifetime, and whether it is HTTPS-only."""
+
+    value: str
+    max_age: int
+    secure: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the forwardAuth check answers: allow (200), redirect (302) or deny (403)."""
+
+    outcome: Literal["allow", "redirect", "deny"]
+    location: str | None = None
+    cookie: GateCookie | None = None
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """What came with an upload besides the archive: its environment and flags, unvalidated."""
+
+    environment: object
+    flags: object

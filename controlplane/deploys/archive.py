@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import mmap
 import os
-import re
-import shutil
 import stat
 import struct
-import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
+from controlplane.deploys.zip_names import (
+    clash,
+    decoded_name,
+    fold,
+    name_problems,
+    printable,
+    raw_name,
+)
+from controlplane.deploys.zip_streams import CorruptEntry, SafeWriter, decompressed
 from controlplane.errors import WharfError
 
 MAX_PROBLEMS = 1_000
-NAME_MAX_BYTES = 1_024
-# Linux NAME_MAX: a longer segment could not be written to disk at all.
-SEGMENT_MAX_BYTES = 255
-# Big enough that zlib and crc32 dominate the Python loop, small enough to bound memory.
-_CHUNK = 1024 * 1024
 _SUPPORTED_METHODS = {
     zipfile.ZIP_STORED: "stored",
     zipfile.ZIP_DEFLATED: "deflated",
@@ -34,7 +32,6 @@ _SUPPORTED_METHODS = {
 }
 _FLAG_ENCRYPTED = 0x0001
 _FLAG_STRONG_ENCRYPTION = 0x0040
-_FLAG_UTF8 = 0x0800
 
 _END_OF_DIRECTORY = struct.Struct("<4s4H2LH")
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -42,14 +39,6 @@ _ZIP64_END_OF_DIRECTORY = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL_RECORD_SIZE = 46
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _MAX_COMMENT = 0xFFFF
-
-# Exactly the Unicode category Cc; a regex keeps hostile 64 KiB names off a per-character loop.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_DRIVE = re.compile(r"[A-Za-z]:")
-_SEPARATORS = re.compile(r"[/\\]")
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -184,9 +173,9 @@ class _Check:
         entries = self._directory()
         if entries is None:
             raise self.report.rejection()
-        writer: _Writer | None = None
+        writer: SafeWriter | None = None
         if dest is not None and not self.report.problems:
-            writer = _Writer(dest)
+            writer = SafeWriter(dest)
         try:
             self._contents(entries, writer)
         except BaseException:
@@ -261,9 +250,9 @@ class _Check:
 
     def _examine(self, info: zipfile.ZipInfo) -> _Entry:
         """Check what the central directory says about one entry."""
-        name = _decoded_name(info)
-        entry = _Entry(info=info, name=name, shown=_printable(name), is_dir=name.endswith("/"))
-        problems, segments = _name_problems(name, entry.is_dir)
+        name = decoded_name(info)
+        entry = _Entry(info=info, name=name, shown=printable(name), is_dir=name.endswith("/"))
+        problems, segments = name_problems(name, entry.is_dir)
         # Entries with sound names take part in the duplicate check, whatever else is wrong.
         entry.segments = () if problems else segments
         kind = stat.S_IFMT(info.external_attr >> 16)
@@ -313,13 +302,13 @@ class _Check:
                 known -= 1
             for level in range(known + 1, parents + 2):
                 spelling = "/".join(entry.segments[:level])
-                key = _fold(spelling)
+                key = fold(spelling)
                 own = level > parents
                 is_file = own and not entry.is_dir
                 earlier = seen.get(key)
                 if earlier is None:
                     seen[key] = (spelling, is_file, own, entry.shown)
-                elif (message := _clash(spelling, is_file, own, earlier)) is not None:
+                elif (message := clash(spelling, is_file, own, earlier)) is not None:
                     self.report.add(entry.shown, "duplicate_name", message)
                     break
                 elif own:
@@ -342,7 +331,7 @@ class _Check:
             fields = _LOCAL_HEADER.unpack(header)
             method, name_length, extra_length = fields[3], fields[9], fields[10]
             # Tools that read local headers would see another name or method than we checked.
-            if self.data.read(name_length) != _raw_name(entry.info) or method != (
+            if self.data.read(name_length) != raw_name(entry.info) or method != (
                 entry.info.compress_type
             ):
                 self._corrupt(entry, "its local header disagrees with the central directory")
@@ -369,7 +358,7 @@ class _Check:
                 reach, owner = end, index
         return sound
 
-    def _contents(self, entries: list[_Entry], writer: _Writer | None) -> None:
+    def _contents(self, entries: list[_Entry], writer: SafeWriter | None) -> None:
         """Decompress every readable entry in order, writing it while nothing has failed."""
         for entry in entries:
             if self.stopped or self.report.full:
@@ -396,8 +385,13 @@ class _Check:
         # One byte past the declared size or the total budget is enough to know a limit broke.
         cap = min(info.file_size, max(limits.max_total_bytes - self.total, 0)) + 1
         counted = crc = 0
-        stream = _decompressed(
-            self.data, entry.data_start, info.compress_size, info.compress_type, cap, limits
+        stream = decompressed(
+            self.data,
+            entry.data_start,
+            info.compress_size,
+            info.compress_type,
+            cap,
+            limits.max_file_bytes,
         )
         try:
             for chunk in stream:
@@ -427,7 +421,7 @@ class _Check:
                 crc = zlib.crc32(chunk, crc)
                 if sink is not None:
                     sink.write(chunk)
-        except _Corrupt as exc:
+        except CorruptEntry as exc:
             self._corrupt(entry, f"its compressed data is damaged ({exc})")
             return
         if counted != info.file_size:
@@ -507,99 +501,6 @@ def _count_entries(fp: BinaryIO, archive_bytes: int, cap: int) -> int:
     return count
 
 
-def _decoded_name(info: zipfile.ZipInfo) -> str:
-    """The entry name as its writer meant it, NUL bytes and all."""
-    # orig_filename keeps what zipfile cuts at the first NUL.
-    name = info.orig_filename
-    if info.flag_bits & _FLAG_UTF8 or name.isascii():
-        return name
-    # Info-ZIP on Linux and older macOS tools write UTF-8 without setting the flag; read as
-    # cp437, "café" would become "cafÃ©" and every link to it would break.
-    try:
-        return name.encode("cp437").decode("utf-8")
-    except UnicodeDecodeError:
-        return name
-
-
-def _raw_name(info: zipfile.ZipInfo) -> bytes:
-    """The name bytes as stored in the central directory."""
-    return info.orig_filename.encode("utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437")
-
-
-def _printable(name: str) -> str:
-    """The name with control characters escaped as repr would, shortened when absurdly long."""
-    shown = _CONTROL.sub(lambda match: repr(match.group())[1:-1], name)
-    # A rejected 64 KiB name, a thousand times over, would make the report itself a bomb.
-    return shown if len(shown) <= NAME_MAX_BYTES else shown[:NAME_MAX_BYTES] + "…"
-
-
-def _name_problems(name: str, is_dir: bool) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
-    """The rules one entry name breaks, and its NFC path segments."""
-    problems: list[tuple[str, str]] = []
-    # ASCII names (nearly all) are their own NFC form; normalising them is wasted time.
-    nfc = name if name.isascii() else unicodedata.normalize("NFC", name)
-    if _CONTROL.search(nfc):
-        problems.append(("control_character", "the name contains a control character"))
-    if "\\" in nfc:
-        problems.append(("backslash", "the name contains a backslash; separate folders with '/'"))
-    drive = _DRIVE.match(nfc) is not None
-    body = nfc[2:] if drive else nfc
-    rooted = drive or body.startswith(("/", "\\"))
-    if rooted:
-        problems.append(("absolute_path", "the name is an absolute path or has a drive letter"))
-        body = body.lstrip("/\\")
-    if is_dir and body.endswith("/"):
-        body = body[:-1]
-    segments = tuple(_SEPARATORS.split(body)) if body else ()
-    if ".." in segments:
-        problems.append(
-            ("path_traversal", "the name has a '..' segment, pointing outside the site")
-        )
-    if not segments and not rooted:
-        problems.append(("invalid_name", "the name is empty"))
-    elif any(segment in ("", ".") for segment in segments):
-        problems.append(("invalid_name", "the name has an empty or '.' segment"))
-    if len(nfc.encode()) > NAME_MAX_BYTES or any(
-        len(segment.encode()) > SEGMENT_MAX_BYTES for segment in segments
-    ):
-        problems.append(
-            (
-                "name_too_long",
-                f"names have at most {NAME_MAX_BYTES} bytes, and each folder or file name"
-                f" at most {SEGMENT_MAX_BYTES}",
-            )
-        )
-    return problems, segments
-
-
-def _fold(path: str) -> str:
-    """The form two names share when they differ only in case or Unicode normalisation."""
-    if path.isascii():
-        return path.lower()
-    return unicodedata.normalize("NFC", path.casefold())
-
-
-def _clash(
-    spelling: str, is_file: bool, own: bool, earlier: tuple[str, bool, bool, str]
-) -> str | None:
-    """Why a path clashes with one seen before, or None when both are the same folder."""
-    earlier_spelling, earlier_is_file, earlier_own, earlier_entry = earlier
-    if earlier_spelling != spelling:
-        return (
-            f"{spelling!r} and {earlier_spelling!r} (from {earlier_entry!r}) differ only in case"
-            " or Unicode normalisation"
-        )
-    if earlier_is_file and is_file:
-        return "the archive holds this name twice"
-    if earlier_is_file:
-        return f"{earlier_entry!r} is a file, but this entry needs a folder of that name"
-    if is_file:
-        return f"{earlier_entry!r} needs a folder of this name, but this entry is a file"
-    if own and earlier_own:
-        return "the archive holds this folder twice"
-    return None
-
-
 def _size(count: int) -> str:
     """A byte count for people."""
     if count >= 1024**2:
@@ -607,178 +508,3 @@ def _size(count: int) -> str:
     if count >= 1024:
         return f"{count / 1024:.1f} KiB"
     return f"{count} bytes"
-
-
-class _Corrupt(Exception):
-    """An entry's compressed data cannot be decoded."""
-
-
-class _Decoder(Protocol):
-    """What bz2.BZ2Decompressor and lzma.LZMADecompressor offer, with a bounded output."""
-
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def needs_input(self) -> bool: ...
-
-    def decompress(self, data: bytes, max_length: int, /) -> bytes: ...
-
-
-class _Inflater:
-    """zlib's raw inflate behind the bz2/lzma decompressor interface."""
-
-    def __init__(self) -> None:
-        self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-        self.needs_input = True
-
-    @property
-    def eof(self) -> bool:
-        """Whether the deflate stream has ended."""
-        return self._zlib.eof
-
-    def decompress(self, data: bytes, max_length: int, /) -> bytes:
-        """At most max_length bytes more, keeping unread input for the next call."""
-        out = self._zlib.decompress(self._zlib.unconsumed_tail + data, max_length)
-        # A full output buffer can leave bytes pending inside zlib even when all input was taken.
-        self.needs_input = not self._zlib.unconsumed_tail and len(out) < max_length
-        return out
-
-
-class _ZipLzma:
-    """LZMA as zip stores it: a version, a properties size and 5 property bytes, then raw LZMA1."""
-
-    def __init__(self, dictionary_cap: int) -> None:
-        self._head = b""
-        self._lzma: lzma.LZMADecompressor | None = None
-        self._dictionary_cap = dictionary_cap
-
-    @property
-    def eof(self) -> bool:
-        """Whether the LZMA stream has ended (only when it carries an end marker)."""
-        return self._lzma is not None and self._lzma.eof
-
-    @property
-    def needs_input(self) -> bool:
-        """Whether another call needs more compressed bytes."""
-        return self._lzma is None or self._lzma.needs_input
-
-    def decompress(self, data: bytes, max_length: int, /) -> bytes:
-        """At most max_length bytes more, once the properties header has arrived."""
-        if self._lzma is None:
-            self._head += data
-            if len(self._head) < 9:
-                return b""
-            properties_size, properties = struct.unpack_from("<H", self._head, 2)[0], self._head[4]
-            if properties_size != 5 or properties >= 9 * 5 * 5:
-                raise _Corrupt("bad LZMA properties")
-            pb, rest = divmod(properties, 9 * 5)
-            lp, lc = divmod(rest, 9)
-            dictionary = struct.unpack_from("<L", self._head, 5)[0]
-            # No file may exceed the cap, so a larger dictionary would only make us allocate.
-            dictionary = max(4096, min(dictionary, self._dictionary_cap))
-            options = {"id": lzma.FILTER_LZMA1, "dict_size": dictionary, "lc": lc, "lp": lp}
-            try:
-                self._lzma = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{**options, "pb": pb}])
-            except (lzma.LZMAError, ValueError) as exc:
-                raise _Corrupt(str(exc)) from None
-            data, self._head = self._head[9:], b""
-        return self._lzma.decompress(data, max_length)
-
-
-def _decompressed(
-    fp: BinaryIO | mmap.mmap, start: int, size: int, method: int, cap: int, limits: ArchiveLimits
-) -> Iterator[bytes]:
-    """The entry's bytes in chunks of at most 1 MiB, never more than cap of them in all."""
-    fp.seek(start)
-    left_in, left_out = size, cap
-    decoder: _Decoder
-    if method == zipfile.ZIP_STORED:
-        while left_in and left_out:
-            data = fp.read(min(_CHUNK, left_in, left_out))
-            if not data:
-                return
-            left_in -= len(data)
-            left_out -= len(data)
-            yield data
-        return
-    if method == zipfile.ZIP_DEFLATED:
-        decoder = _Inflater()
-    elif method == zipfile.ZIP_BZIP2:
-        decoder = bz2.BZ2Decompressor()
-    else:
-        decoder = _ZipLzma(max(limits.max_file_bytes, 4096))
-    # zipfile's own reader asks bz2 and lzma for unbounded output: a few KiB of bzip2 can
-    # expand to gigabytes in memory before any size check runs. Here every call is bounded.
-    while left_out > 0 and not decoder.eof:
-        data = b""
-        if decoder.needs_input:
-            data = fp.read(min(_CHUNK, left_in))
-            left_in -= len(data)
-            if not data:
-                return
-        try:
-            out = decoder.decompress(data, min(_CHUNK, left_out))
-        except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
-            raise _Corrupt(str(exc)) from None
-        if not out and not data and not decoder.needs_input and not decoder.eof:
-            raise _Corrupt("the decoder stopped making progress")
-        if out:
-            left_out -= len(out)
-            yield out
-
-
-class _Writer:
-    """Creates folders and files under one new directory, never following a link."""
-
-    def __init__(self, dest: Path) -> None:
-        self.dest = dest
-        os.mkdir(dest, 0o755)
-        self._root = os.open(dest, _DIR_FLAGS)
-        os.fchmod(self._root, 0o755)
-        # Files of one folder usually come together, so keep the last folder open.
-        self._last: tuple[tuple[str, ...], int] = ((), self._root)
-
-    def directory(self, segments: tuple[str, ...]) -> int:
-        """A descriptor for dest/segments, creating what is missing, following no link."""
-        if segments == self._last[0]:
-            return self._last[1]
-        fd = self._root
-        for segment in segments:
-            try:
-                os.mkdir(segment, 0o755, dir_fd=fd)
-                created = True
-            except FileExistsError:
-                created = False
-            child = os.open(segment, _DIR_FLAGS, dir_fd=fd)
-            if created:
-                os.fchmod(child, 0o755)  # mkdir's mode went through the umask
-            if fd != self._root:
-                os.close(fd)
-            fd = child
-        self._forget()
-        self._last = (segments, fd)
-        return fd
-
-    def file(self, segments: tuple[str, ...]) -> BinaryIO:
-        """A new file dest/segments, opened for writing with mode 0644 whatever the archive says."""
-        parent = self.directory(segments[:-1])
-        fd = os.open(segments[-1], _FILE_FLAGS, 0o644, dir_fd=parent)
-        os.fchmod(fd, 0o644)
-        return os.fdopen(fd, "wb")
-
-    def close(self) -> None:
-        """Release the descriptors."""
-        self._forget()
-        self._last = ((), self._root)
-        os.close(self._root)
-
-    def remove(self) -> None:
-        """Delete everything written, dest included."""
-        self.close()
-        shutil.rmtree(self.dest, ignore_errors=True)
-
-    def _forget(self) -> None:
-        """Close the cached folder descriptor unless it is dest itself."""
-        if self._last[1] != self._root:
-            os.close(self._last[1])

@@ -68,6 +68,22 @@ def substitute_env_flags(root: Path, values: dict[str, str]) -> int:
     return changed
 
 
+def build_options(plan: BuildPlan) -> BuildOptions:
+    """Minify: WHARF_MINIFY when set, else the deploy's flag, else the site's setting;
+    precompress: the deploy's flag, else on."""
+    minify_flag = plan.flags.get("minify")
+    precompress_flag = plan.flags.get("precompress")
+    if plan.minify_override is not None:
+        minify = plan.minify_override
+    else:
+        minify = bool(minify_flag.value) if minify_flag else plan.minify
+    return BuildOptions(
+        minify=minify,
+        precompress=bool(precompress_flag.value) if precompress_flag else True,
+        brotli_quality=plan.brotli_quality,
+    )
+
+
 def run_build(plan: BuildPlan, log: Callable[[str], None]) -> BuiltRelease:
     """Build a release directory under plan.workdir; raises BuildFailed with a report."""
     extracted = plan.workdir / "extracted"
@@ -106,19 +122,7 @@ def run_build(plan: BuildPlan, log: Callable[[str], None]) -> BuiltRelease:
         raise BuildFailed("_redirects or _headers has errors", {"rules": rules_report})
     log(f"rules: {len(rules.redirects)} redirects, {len(rules.headers)} header rules")
 
-    flag_minify = plan.flags.get("minify")
-    flag_precompress = plan.flags.get("precompress")
-    options = BuildOptions(
-        minify=(
-            plan.minify_override
-            if plan.minify_override is not None
-            else bool(flag_minify.value)
-            if flag_minify
-            else plan.minify
-        ),
-        precompress=bool(flag_precompress.value) if flag_precompress else True,
-        brotli_quality=plan.brotli_quality,
-    )
+    options = build_options(plan)
     release = plan.workdir / "release"
     release.mkdir()
     result = build_release(root.path, release / "site", options, log, release / "manifest.json")

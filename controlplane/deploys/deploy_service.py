@@ -6,7 +6,6 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane.deploys.archive import ArchiveLimits, ArchiveRejected, inspect_archive
@@ -14,7 +13,16 @@ from controlplane.deploys.build_flags import flags_to_json, parse_flags
 from controlplane.deploys.release_files import ReleaseFiles
 from controlplane.errors import Conflict, Invalid, NotFound, WharfError
 from controlplane.faults import crash_point
-from controlplane.models import ENVIRONMENTS, Deploy, Environment, LogLine, PublishEvent, Site, User
+from controlplane.models import (
+    ENVIRONMENTS,
+    Deploy,
+    Environment,
+    LogLine,
+    PublishEvent,
+    Site,
+    UploadForm,
+    User,
+)
 from controlplane.names import has_staging_host
 from controlplane.sites.site_service import Sites
 from controlplane.store import Store
@@ -56,14 +64,6 @@ def validate_environment(environment: object) -> Environment:
         if environment == known:
             return known
     raise Invalid("environment is 'production' or 'staging'", code="invalid_environment")
-
-
-@dataclass(frozen=True)
-class UploadForm:
-    """What came with an upload besides the archive: its environment and flags, unvalidated."""
-
-    environment: object
-    flags: object
 
 
 # Streams an upload to the given path, refusing it past the given size; returns its form.

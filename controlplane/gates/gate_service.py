@@ -22,7 +22,7 @@ import bcrypt
 
 from controlplane.accounts import credentials
 from controlplane.errors import Conflict, Invalid, NotFound
-from controlplane.models import Gate, GateEnvironment, GateSecret, User
+from controlplane.models import Decision, Gate, GateCookie, GateEnvironment, GateSecret, User
 from controlplane.names import (
     HOST_PART_SEPARATOR,
     PASSWORD_MAX,
@@ -233,24 +233,6 @@ class GateTokens:
         if fields[:4] != [kind, host, gate, version] or not isinstance(fields[4], int):
             return None
         return fields[4] if fields[4] > self.clock() else None
-
-
-@dataclass(frozen=True)
-class GateCookie:
-    """A cookie to set: its value, its lifetime, and whether it is HTTPS-only."""
-
-    value: str
-    max_age: int
-    secure: bool
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the forwardAuth check answers: allow (200), redirect (302) or deny (403)."""
-
-    outcome: Literal["allow", "redirect", "deny"]
-    location: str | None = None
-    cookie: GateCookie | None = None
 
 
 @dataclass(frozen=True)

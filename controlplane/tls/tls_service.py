@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast, get_args
 
 from controlplane.domains.domain_service import stored_hostname
@@ -14,10 +13,12 @@ from controlplane.models import (
     BaseTls,
     CertificateSource,
     DomainTls,
+    HostsStatus,
     NewCertificate,
     Owner,
     Site,
     SiteTls,
+    SiteTlsView,
     StoredCertificate,
     Strategy,
     User,
@@ -122,31 +123,6 @@ def parse_change(body: dict[str, Any], *, inherit: bool) -> TlsChange:
             texts["certificate"] or "", texts["chain"] or "", Secret(texts["key"] or "")
         )
     return TlsChange(cast("Strategy | None", strategy), redirect, hsts, upload)
-
-
-@dataclass(frozen=True)
-class HostsStatus:
-    """The TLS of some hosts: the strategy chosen and in effect, the certificate, the last error."""
-
-    hostnames: tuple[str, ...]
-    strategy: Strategy | None  # as set; None: inherited
-    effective: Strategy
-    certificate: StoredCertificate | None  # the one served, when Wharf holds it
-    last_error: str | None = None
-    retry_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class SiteTlsView:
-    """A site's TLS: its own settings, what they resolve to, and each custom domain's status."""
-
-    settings: SiteTls
-    effective: Strategy
-    redirect_https: bool | None
-    hsts_max_age: int
-    certificate: StoredCertificate | None  # the site's upload
-    base: HostsStatus
-    domains: tuple[HostsStatus, ...]
 
 
 def sealed(

@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.deploys.build_flags import masked
-from controlplane.deploys.deploy_service import UploadForm
-from controlplane.models import Deploy, LogLine, PublishEvent
+from controlplane.models import Deploy, LogLine, PublishEvent, UploadForm
 from controlplane.names import preview_host, site_hosts
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.keys import SETTINGS, services

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from controlplane.models import BaseTls, StoredCertificate
-from controlplane.tls.tls_service import HSTS_MAX, STRATEGIES, HostsStatus, SiteTlsView
+from controlplane.models import BaseTls, HostsStatus, SiteTlsView, StoredCertificate
+from controlplane.tls.tls_service import HSTS_MAX, STRATEGIES
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.keys import services
 from controlplane.web.middleware import read_json_object

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import pytest
 
-from controlplane.deploys import archive as archive_module
+from controlplane.deploys import zip_streams
 from controlplane.deploys.archive import (
     MAX_PROBLEMS,
     ArchiveLimits,
@@ -645,16 +645,16 @@ def test_archive_failed_write_leaves_no_trace(
 ) -> None:
     entries: list[Entry] = [(f"d{n}/page.html", b"<p>page</p>") for n in range(10)]
     archive = _zip(tmp_path / "t.zip", entries)
-    original = archive_module._Writer.file
+    original = zip_streams.SafeWriter.file
     calls: list[tuple[str, ...]] = []
 
-    def disk_full(self: archive_module._Writer, segments: tuple[str, ...]) -> BinaryIO:
+    def disk_full(self: zip_streams.SafeWriter, segments: tuple[str, ...]) -> BinaryIO:
         calls.append(segments)
         if len(calls) == 5:
             raise OSError(errno.ENOSPC, "No space left on device")
         return original(self, segments)
 
-    monkeypatch.setattr(archive_module._Writer, "file", disk_full)
+    monkeypatch.setattr(zip_streams.SafeWriter, "file", disk_full)
     before = _listing(tmp_path)
     with pytest.raises(OSError, match="No space"):
         extract_archive(archive, tmp_path / "out", LIMITS)

@@ -47,6 +47,7 @@ test: lint typecheck pytest
 # Git hooks: ruff, mypy and the import contracts before each commit; unit tests before each push.
 hooks: $(VENV)/.installed-test
 	$(BIN)/pre-commit install
+	git config blame.ignoreRevsFile .git-blame-ignore-revs  # blame looks through mechanical moves
 
 # Regenerate the committed schema snapshot after adding a migration.
 schema: $(VENV)/.installed-test

@@ -95,3 +95,15 @@ def reserved_site_names(
         if is_dns_label(label):
             reserved.add(label)
     return frozenset(reserved)
+
+
+def validate_password(password: object) -> str:
+    """A password of PASSWORD_MIN to PASSWORD_MAX characters and no NUL (bcrypt, and so
+    Traefik's basicAuth, stops reading at one: "\\0" * 8 would match the empty password)."""
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise Invalid(
+            f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters", code="invalid_password"
+        )
+    if "\x00" in password:
+        raise Invalid("a password may not contain a NUL character", code="invalid_password")
+    return password

@@ -8,19 +8,10 @@ import math
 from controlplane.accounts import credentials
 from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from controlplane.models import ROLES, ApiToken, Role, User
-from controlplane.names import PASSWORD_MAX, PASSWORD_MIN, validate_email
+from controlplane.names import PASSWORD_MAX, validate_email, validate_password
 from controlplane.store import Store
 
 TOKEN_NAME_MAX = 100
-
-
-def validate_password(password: object) -> str:
-    """Return the password if its length is acceptable, else raise Invalid."""
-    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise Invalid(
-            f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters", code="invalid_password"
-        )
-    return password
 
 
 class Accounts:

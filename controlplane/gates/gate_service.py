@@ -26,10 +26,10 @@ from controlplane.models import Decision, Gate, GateCookie, GateEnvironment, Gat
 from controlplane.names import (
     HOST_PART_SEPARATOR,
     PASSWORD_MAX,
-    PASSWORD_MIN,
     is_hostname,
     preview_host,
     site_hosts,
+    validate_password,
 )
 from controlplane.sites.site_service import Sites
 from controlplane.store import Store
@@ -89,11 +89,9 @@ def validate_username(value: object) -> str:
 
 
 def validate_gate_password(value: object, *, basic: bool = False) -> str:
-    """8 to 1024 characters; for basic users also at most 72 bytes (bcrypt's limit)."""
-    if not isinstance(value, str) or not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
-        raise Invalid(
-            f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters", code="invalid_password"
-        )
+    """A password (names.validate_password); for basic users also at most 72 bytes, all
+    bcrypt reads: a longer one would match any password sharing its first 72 bytes."""
+    value = validate_password(value)
     if basic and len(value.encode()) > BCRYPT_MAX_BYTES:
         raise Invalid(
             f"a basic-auth password has at most {BCRYPT_MAX_BYTES} bytes (bcrypt's limit)",

@@ -9,8 +9,9 @@ from aiohttp import web
 from controlplane.errors import Invalid
 from controlplane.models import ApiToken, User
 from controlplane.web.callers import current_user
+from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
-from controlplane.web.middleware import client_address, read_json_object
+from controlplane.web.middleware import client_address
 from controlplane.web.openapi import Endpoint
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from controlplane.config import Settings
 from controlplane.services import Services, open_services, run_background
+from controlplane.web.inputs import checked_input
 from controlplane.web.keys import SERVICES, SETTINGS
 from controlplane.web.middleware import errors, observe
 from controlplane.web.pages import setup_pages
@@ -23,7 +24,9 @@ MAX_JSON_BODY = 1024 * 1024
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
     """The control plane application over these services, or over its own opened on startup
     (closed on cleanup); its background work starts with it and stops with it."""
-    app = web.Application(middlewares=[observe, errors, check_wait], client_max_size=MAX_JSON_BODY)
+    app = web.Application(
+        middlewares=[observe, errors, checked_input, check_wait], client_max_size=MAX_JSON_BODY
+    )
     app[SETTINGS] = settings
     setup_pages(app)
 

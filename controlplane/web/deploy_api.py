@@ -11,8 +11,8 @@ from controlplane.deploys.build_flags import masked
 from controlplane.models import Deploy, LogLine, PublishEvent, UploadForm
 from controlplane.names import preview_host, site_hosts
 from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
-from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.site_api import site_urls
 from controlplane.web.uploads import parse_flags_text, receive_upload

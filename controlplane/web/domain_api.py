@@ -9,8 +9,8 @@ from aiohttp import web
 from controlplane.domains.ownership_checks import challenge_record_name, challenge_url
 from controlplane.models import Domain
 from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import services
-from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.routing_status import routed_json, routed_no_content
 

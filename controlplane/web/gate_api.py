@@ -15,8 +15,9 @@ from controlplane.gates.gate_service import (
 from controlplane.models import Gate, GateCookie
 from controlplane.names import PASSWORD_MAX
 from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.inputs import read_form, read_json_object
 from controlplane.web.keys import SETTINGS, services
-from controlplane.web.middleware import client_address, read_json_object
+from controlplane.web.middleware import client_address
 from controlplane.web.openapi import Endpoint
 from controlplane.web.pages import page
 from controlplane.web.routing_status import routed_json
@@ -176,7 +177,7 @@ async def gate_login_form(request: web.Request) -> web.Response:
 async def gate_login(request: web.Request) -> web.Response:
     """Check the password: the cookie and a redirect, the form again, or 429 after failures."""
     host = request.headers.get(hdrs.HOST, "")
-    form = await request.post()
+    form = await read_form(request)
     password, next_path = form.get("password"), safe_next(form.get("next"))
     address = client_address(request, request.app[SETTINGS].trusted_proxies)
     result = await services(request).gates.login(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 import time
@@ -102,17 +101,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
     allow = exc.headers.get("Allow")
     return {"Allow": allow} if allow else None
-
-
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; a 400 error otherwise."""
-    try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError, LookupError):
-        raise WharfError("the body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise WharfError("the body must be a JSON object", code="invalid_json")
-    return body
 
 
 def client_address(request: web.Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:

@@ -9,8 +9,8 @@ from aiohttp import web
 from controlplane.models import Site
 from controlplane.names import site_hosts
 from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
-from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.routing_status import routed_json, routed_no_content, site_routing_json
 

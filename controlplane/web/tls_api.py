@@ -10,8 +10,8 @@ from aiohttp import web
 from controlplane.models import BaseTls, HostsStatus, SiteTlsView, StoredCertificate
 from controlplane.tls.tls_service import HSTS_MAX, STRATEGIES
 from controlplane.web.callers import check_site_access, current_user
+from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import services
-from controlplane.web.middleware import read_json_object
 from controlplane.web.openapi import Endpoint
 from controlplane.web.routing_status import routed_json
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from aiohttp import BodyPartReader, web
 
-from controlplane.errors import WharfError
+from controlplane.errors import Invalid, WharfError
+from controlplane.web.inputs import BadInput, parse_json_text
 
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed", "application/octet-stream"}
 _CHUNK = 256 * 1024
@@ -76,10 +77,7 @@ async def receive_upload(request: web.Request, destination: Path, limit: int) ->
             raise error
         received: ReceivedUpload | None = None
         fields: dict[str, Any] = {}
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
+        async for part in _parts(request):
             if part.name == "archive" and received is None:
                 received = ReceivedUpload(await _stream(_part_chunks(part), target, limit))
             elif part.name in ("environment", "flags"):
@@ -93,11 +91,30 @@ async def receive_upload(request: web.Request, destination: Path, limit: int) ->
     return received
 
 
+async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
+    """The form's parts; 400 when the body is not the multipart form its header announces."""
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader):
+                yield part
+    except (ValueError, AssertionError, KeyError, LookupError, UnicodeDecodeError):
+        # aiohttp's answers to a missing or empty boundary, or a body without it.
+        raise UploadError(
+            "the body is not a readable multipart form", code="invalid_multipart"
+        ) from None
+
+
 def parse_flags_text(text: str | None) -> object:
-    """Flags arrive as JSON text (query or form field)."""
+    """Flags arrive as JSON text (query or form field): an object, or absent."""
     if text is None or text == "":
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise WharfError("flags must be a JSON object", code="invalid_flags") from None
+        flags = parse_json_text(text, "flags")
+    except BadInput as exc:
+        raise WharfError(
+            f"flags must be a JSON object: {exc.message}", code="invalid_flags"
+        ) from None
+    if not isinstance(flags, dict):
+        raise Invalid("flags must be a JSON object", code="invalid_flags")
+    return flags

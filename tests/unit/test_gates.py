@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 import bcrypt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controlplane.errors import Invalid
 from controlplane.gates.gate_service import (
@@ -24,6 +27,7 @@ from controlplane.gates.gate_service import (
     validate_users,
     without_share,
 )
+from controlplane.names import validate_password
 
 KEY = b"k" * 32
 
@@ -274,3 +278,33 @@ def test_gates_tokens_with_bad_fields_are_refused_even_when_signed() -> None:
         payload = base64.urlsafe_b64encode(body).rstrip(b"=").decode()
         token = f"{payload}.{tokens._sign(payload)}"
         assert tokens.check(token, "cookie", "h", "g", "v") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text(min_size=1, max_size=90).filter(lambda text: "\x00" not in text),
+    st.text(max_size=3),
+)
+def test_gates_no_accepted_basic_password_is_matched_by_a_different_one(
+    password: str, change: str
+) -> None:
+    """bcrypt reads up to a NUL and at most 72 bytes: an accepted password must be all it reads."""
+    try:
+        accepted = validate_gate_password(password + "\x00" * ("\x00" in change), basic=True)
+    except Invalid:
+        return
+    hashed = hash_basic_password(accepted).encode()
+    for other in {accepted[:-1], accepted + change, accepted + "\x00" + change, ""} - {accepted}:
+        # bcrypt refuses (ValueError) a password with a NUL or over 72 bytes: nothing matched.
+        with contextlib.suppress(ValueError):
+            assert not bcrypt.checkpw(other.encode(), hashed), repr(other)
+
+
+def test_gates_nul_passwords_are_refused_for_every_gate_and_account() -> None:
+    for value in ("\x00" * 8, "password\x00", "\x00password-1"):
+        with pytest.raises(Invalid):
+            validate_gate_password(value, basic=True)
+        with pytest.raises(Invalid):
+            validate_gate_password(value)
+        with pytest.raises(Invalid):
+            validate_password(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,8 +30,16 @@ _FINGERPRINTED = re.compile(r"[.-](?=[A-Za-z0-9_]*\d)[A-Za-z0-9_]{8,}\.[a-z0-9]+
 _TOKEN_PREFIXES = (ACME_PREFIX, CHALLENGE_PREFIX)
 # Requests carrying these get the full treatment every time (their answer varies with them).
 _UNCACHEABLE = frozenset({"if-none-match", "if-modified-since", "range", "if-range"})
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "public, max-age=0, must-revalidate"
+# No `public`: it adds nothing for a plain response, and would let a shared cache keep an
+# answer to a request with credentials (a basic-auth gate) for everyone.
+IMMUTABLE = "max-age=31536000, immutable"
+REVALIDATE = "max-age=0, must-revalidate"
+# A permanent redirect is kept by browsers with no end unless told; an hour lets a mistaken
+# `_redirects` rule heal. Temporary ones are asked again each time.
+PERMANENT_REDIRECT = "max-age=3600"
+TEMPORARY_REDIRECT = "no-cache"
+# Statuses whose body says "not here": no validators, they describe no representation.
+_ERROR_STATUSES = frozenset({404, 410})
 
 
 @dataclass
@@ -64,6 +73,9 @@ class Routed:
     host: str | None
     target: Target | None
     root: str | None
+    # Last-Modified of a live target: when its live link was last switched (a rollback too),
+    # so it never goes backwards for a URL; None for previews (their release's build time).
+    published: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,8 @@ class Responder:
         self.data_dir = str(config.data_dir)
         self.hosts = HostMap(config.base_domain, config.data_dir / "edge" / "config.json")
         self.cache = cache or ReleaseCache()
+        # live link -> (the release it named, HTTP date of the link): one lstat per switch.
+        self._published: dict[str, tuple[str, str]] = {}
 
     def release_root(self, target: Target) -> str | None:
         """The release directory a target names right now (one readlink for live sites)."""
@@ -126,7 +140,26 @@ class Responder:
             host, target = self.hosts.resolve(request.host)
         except BadHost:
             return Routed(None, None, None)
-        return Routed(host, target, self.release_root(target) if target is not None else None)
+        if target is None:
+            return Routed(host, None, None)
+        root = self.release_root(target)
+        if root is None or target.deploy_id is not None:
+            return Routed(host, target, root)
+        return Routed(host, target, root, self._published_date(target, root))
+
+    def _published_date(self, target: Target, root: str) -> str | None:
+        """When the target's live link was made, as an HTTP date (cached until it changes)."""
+        link = f"{self.data_dir}/live/{target.site}/{target.environment}"
+        known = self._published.get(link)
+        if known is not None and known[0] == root:
+            return known[1]
+        try:
+            switched = os.lstat(link).st_mtime
+        except OSError:
+            return None
+        date = formatdate(switched, usegmt=True)
+        self._published[link] = (root, date)
+        return date
 
     def cache_key(self, request: Request, routed: Routed) -> tuple[object, ...] | None:
         """A key for an answer that depends only on what the key holds; None when the request
@@ -140,6 +173,7 @@ class Responder:
             return None
         return (
             routed.root,
+            routed.published,
             routed.host,
             self.hosts.generation,  # site options (SPA) and domains as of this key
             request.method,
@@ -171,7 +205,8 @@ class Responder:
             path = decode_path(raw_path)
         except BadPath:
             return plain(400, "bad request path", release.deploy_id, target.site)
-        response = self._serve(release, request, host, path, query, target.site)
+        modified = routed.published or release.last_modified
+        response = self._serve(release, request, host, path, query, target.site, modified)
         response.deploy, response.site = release.deploy_id, target.site
         return response
 
@@ -186,7 +221,14 @@ class Responder:
         return Response(200, [("Content-Type", "text/plain"), ("Cache-Control", "no-store")], body)
 
     def _serve(
-        self, release: Release, request: Request, host: str, path: str, query: str, site: str
+        self,
+        release: Release,
+        request: Request,
+        host: str,
+        path: str,
+        query: str,
+        site: str,
+        modified: str,
     ) -> Response:
         found, redirect_to = _lookup(release, path)
         if redirect_to is not None:
@@ -202,19 +244,23 @@ class Responder:
             except BadPath:
                 rewritten = None
             if rewritten is None:
-                return self._not_found(release, request, path, host)
-            return self._file(release, request, rewritten, rule.status, path, host)
+                return self._not_found(release, request, path, host, modified)
+            return self._file(release, request, rewritten, rule.status, path, host, modified)
         if found is None:
             if "index.html" in release.files and self.hosts.spa(site):
-                return self._file(release, request, release.files["index.html"], 200, path, host)
-            return self._not_found(release, request, path, host)
-        return self._file(release, request, found, 200, path, host)
+                return self._file(
+                    release, request, release.files["index.html"], 200, path, host, modified
+                )
+            return self._not_found(release, request, path, host, modified)
+        return self._file(release, request, found, 200, path, host, modified)
 
-    def _not_found(self, release: Release, request: Request, path: str, host: str) -> Response:
+    def _not_found(
+        self, release: Release, request: Request, path: str, host: str, modified: str
+    ) -> Response:
         page = release.files.get("404.html")
         if page is None:
             return plain(404, "not found", release.deploy_id)
-        return self._file(release, request, page, 404, path, host)
+        return self._file(release, request, page, 404, path, host, modified)
 
     def _file(
         self,
@@ -224,6 +270,7 @@ class Responder:
         status: int,
         path: str,
         host: str,
+        modified: str,
     ) -> Response:
         """A file's response: negotiated encoding, conditional requests, ranges, headers."""
         html = info.content_type.startswith("text/html")
@@ -233,21 +280,25 @@ class Responder:
                 "Cache-Control",
                 REVALIDATE if html or not _FINGERPRINTED.search(info.path) else IMMUTABLE,
             ),
-            ("Last-Modified", release.last_modified),
         ]
+        if status not in _ERROR_STATUSES:
+            headers.append(("Last-Modified", modified))
         relative, size, etag = info.path, info.size, info.etag
         if info.variants:
             headers.append(("Vary", "Accept-Encoding"))
             encoding = _choose_encoding(request.headers.get("accept-encoding", ""), info)
             if encoding is not None:
                 name, relative, size = encoding
-                etag = etag[:-1] + "-" + name + '"'
+                # Weak: an encoding is the same content, and Traefik decodes gzip for a client
+                # that asked for none, handing it this variant's validator (traefik#13075).
+                etag = "W/" + etag[:-1] + "-" + name + '"'
                 headers.append(("Content-Encoding", name))
-        headers.append(("ETag", etag))
+        if status not in _ERROR_STATUSES:
+            headers.append(("ETag", etag))
         set_headers, removed = release.rules.headers_for(path, host)
         # A site's own value for a header replaces Wharf's default rather than doubling it.
         replaced = removed | {name.lower() for name, _ in set_headers}
-        if status == 200 and _not_modified(request.headers, etag, release.last_modified):
+        if status == 200 and _not_modified(request.headers, info.etag, modified):
             kept = {"cache-control", "last-modified", "vary", "etag", "expires"}
             headers = [h for h in headers if h[0].lower() not in replaced] + set_headers
             return Response(304, [h for h in headers if h[0].lower() in kept])
@@ -290,9 +341,14 @@ def _lookup(release: Release, path: str) -> tuple[FileInfo | None, str | None]:
 
 
 def _redirect(status: int, location: str) -> Response:
+    policy = PERMANENT_REDIRECT if status in (301, 308) else TEMPORARY_REDIRECT
     return Response(
         status,
-        [("Location", location), ("Content-Type", "text/plain; charset=utf-8")],
+        [
+            ("Location", location),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Cache-Control", policy),
+        ],
         f"Redirecting to {location}\n".encode(),
     )
 
@@ -318,10 +374,11 @@ def _choose_encoding(accept: str, info: FileInfo) -> tuple[str, str, int] | None
 
 
 def _not_modified(headers: dict[str, str], etag: str, last_modified: str) -> bool:
-    """If-None-Match (weak comparison) first; If-Modified-Since only without it."""
+    """If-None-Match first, by weak comparison: any encoding's tag of the file's content
+    (etag, the identity tag) matches; If-Modified-Since only without it."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
-        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        tags = [_content_tag(tag) for tag in if_none_match.split(",")]
         return "*" in tags or etag in tags
     since = headers.get("if-modified-since")
     if since:
@@ -330,6 +387,15 @@ def _not_modified(headers: dict[str, str], etag: str, last_modified: str) -> boo
         except (TypeError, ValueError):
             return False
     return False
+
+
+def _content_tag(tag: str) -> str:
+    """A tag without W/ and without an encoding's suffix: the content it names."""
+    tag = tag.strip().removeprefix("W/")
+    for encoding in ("br", "gzip"):
+        if tag.endswith(f'-{encoding}"'):
+            return tag[: -len(encoding) - 2] + '"'
+    return tag
 
 
 def _range(headers: dict[str, str], etag: str, size: int) -> tuple[int, int] | str | None:

@@ -8,7 +8,7 @@ import hashlib
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +24,7 @@ from tests.edge_harness import (
     write_edge_config,
 )
 from tests.harness.releases import install_release
+from tests.harness.waiting import wait_for
 from tests.sites import site_files
 
 ONE = "0123456789ab"  # production
@@ -342,6 +343,53 @@ async def test_edge_last_modified_answers_304(served: Edged) -> None:
     assert answer.status == 200 and answer.body == b"<p>contact page</p>"
 
 
+async def test_edge_last_modified_never_goes_backwards_on_a_rollback(served: Edged) -> None:
+    """THREE was built after ONE; publishing THREE then rolling back to ONE (the older build)
+    must give a later Last-Modified, so a client revalidating by date alone gets the page."""
+    publish(served.data, "blog", "production", THREE)
+    newer = await served.get("/")
+    assert newer.deploy == THREE
+    seen = newer.headers["Last-Modified"]
+    # HTTP dates count whole seconds: the rollback comes in a later one.
+    await wait_for(lambda: formatdate(usegmt=True) != seen, 2)
+    publish(served.data, "blog", "production", ONE)
+    rolled_back = await served.get("/")  # a plain GET: the edge's response cache is keyed too
+    assert rolled_back.deploy == ONE
+    assert parsedate_to_datetime(rolled_back.headers["Last-Modified"]) > parsedate_to_datetime(seen)
+    revalidated = await served.get("/", If_Modified_Since=seen)
+    assert revalidated.status == 200 and revalidated.deploy == ONE
+    assert b"Hello from release " + ONE.encode() in revalidated.body
+
+
+async def test_edge_error_answers_carry_no_validators_and_redirects_a_cache_policy(
+    served: Edged,
+) -> None:
+    missing = await served.get("/no/such/page")
+    assert missing.status == 404 and b"custom not found" in missing.body
+    assert "ETag" not in missing.headers and "Last-Modified" not in missing.headers
+    permanent = await served.get("/old")  # a _redirects rule, 301 by default
+    assert permanent.status == 301 and permanent.headers["Cache-Control"] == "max-age=3600"
+    slash = await served.get("/about")  # the trailing-slash redirect
+    assert slash.status == 301 and slash.headers["Cache-Control"] == "max-age=3600"
+    temporary = await served.get("/temp")
+    assert temporary.status == 302 and temporary.headers["Cache-Control"] == "no-cache"
+
+
+async def test_edge_any_encodings_tag_of_the_same_content_revalidates(served: Edged) -> None:
+    gz = await served.get("/assets/app.js", Accept_Encoding="gzip")
+    identity = await served.get("/assets/app.js")
+    assert gz.headers["ETag"].startswith('W/"')
+    # A client that holds the gzip variant's tag for the plain body (Traefik decoded it).
+    plain = await served.get("/assets/app.js", If_None_Match=gz.headers["ETag"])
+    assert plain.status == 304
+    encoded = await served.get(
+        "/assets/app.js", Accept_Encoding="gzip", If_None_Match=identity.headers["ETag"]
+    )
+    assert encoded.status == 304
+    other = await served.get("/assets/site.css", If_None_Match=gz.headers["ETag"])
+    assert other.status == 200
+
+
 async def test_edge_range_requests(served: Edged) -> None:
     whole = served.file("assets/app.js")
     size = len(whole)
@@ -407,7 +455,8 @@ async def test_edge_serves_precompressed_variants(served: Edged) -> None:
         assert answer.headers["Vary"] == "Accept-Encoding"
         assert answer.headers["Content-Type"].startswith("text/javascript")
     assert len({br.headers["ETag"], gz.headers["ETag"], identity.headers["ETag"]}) == 3
-    # A variant's tag revalidates only that variant.
+    # Encoded variants have weak tags; any tag of the same content revalidates it.
+    assert br.headers["ETag"].startswith('W/"') and not identity.headers["ETag"].startswith("W/")
     again = await served.get(
         "/assets/app.js", Accept_Encoding="br", If_None_Match=br.headers["ETag"]
     )
@@ -417,10 +466,10 @@ async def test_edge_serves_precompressed_variants(served: Edged) -> None:
 async def test_edge_cache_control_follows_the_file_kind(served: Edged) -> None:
     fingerprinted = await served.get("/assets/app.3f9a2b1c.js")
     assert fingerprinted.status == 200
-    assert fingerprinted.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert fingerprinted.headers["Cache-Control"] == "max-age=31536000, immutable"
     for path in ("/", "/about/", "/assets/app.js", "/assets/site.css"):
         answer = await served.get(path)
-        assert answer.headers["Cache-Control"] == "public, max-age=0, must-revalidate", path
+        assert answer.headers["Cache-Control"] == "max-age=0, must-revalidate", path
 
 
 async def test_edge_names_the_deploy_on_every_response(served: Edged) -> None:

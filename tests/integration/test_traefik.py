@@ -124,3 +124,30 @@ async def test_traefik_verified_custom_domain_answers_and_pending_one_only_for_i
     assert code == 404 and "X-Wharf-Deploy" not in headers  # Traefik's own 404
     code, _, headers = await _get(url + ".well-known/wharf-challenge/abc", "pending.test")
     assert code == 404 and headers["X-Wharf-Deploy"] == "none"  # the edge answered
+
+
+async def test_traefik_etag_revalidates_for_a_client_that_accepts_no_encoding(
+    stack: tuple[Settings, str],
+) -> None:
+    """Traefik asks the edge for gzip and decodes it for such a client (traefik#13075): the
+    tag it hands over must not claim the decoded bytes are the gzip variant's, and every tag of
+    the same content (the plain file's too) must revalidate through it."""
+    settings, url = stack
+    host, port = settings.edge_listen
+    headers = {"Host": "blog.localhost"}
+    async with aiohttp.ClientSession(
+        skip_auto_headers=["Accept-Encoding"], auto_decompress=False
+    ) as session:
+        async with session.get(url + "assets/app.js", headers=headers) as first:
+            assert first.status == 200
+            assert "Content-Encoding" not in first.headers
+            assert (await first.read()).startswith(b"function greet")
+            through_traefik = first.headers["ETag"]
+        assert through_traefik.startswith('W/"')  # weak: not the decoded bytes' own tag
+        direct = {**headers, "Accept-Encoding": "identity"}
+        async with session.get(f"http://{host}:{port}/assets/app.js", headers=direct) as plain:
+            identity = plain.headers["ETag"]
+        for etag in (through_traefik, identity):
+            revalidate = {**headers, "If-None-Match": etag}
+            async with session.get(url + "assets/app.js", headers=revalidate) as again:
+                assert again.status == 304, (etag, again.headers)

@@ -40,6 +40,8 @@ Tier = Literal["free", "pro"]
 Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
 DeployStatus = Literal["pending", "building", "ready", "live", "failed", "superseded"]
+# How a deploy became live (the reconcile's own repairs included).
+PublishKind = Literal["publish", "auto_publish", "rollback", "repair"]
 
 
 @dataclass(frozen=True)

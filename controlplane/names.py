@@ -25,7 +25,8 @@ ACME_PATH = "/.well-known/acme-challenge/"
 # login from being a cheap CPU attack.
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
+EMAIL = r"[^@\s]{1,64}@[^@\s]{1,190}"
+_EMAIL = re.compile(EMAIL)
 
 
 def is_dns_label(text: str) -> bool:

@@ -6,8 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from controlplane.accounts.account_service import TOKEN_NAME_MAX
 from controlplane.errors import Invalid
 from controlplane.models import ApiToken, User
+from controlplane.names import EMAIL, PASSWORD_MAX, PASSWORD_MIN
+from controlplane.web import schemas
 from controlplane.web.callers import current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
@@ -108,13 +111,14 @@ _CREDENTIALS = {
     "required": ["email", "password"],
     "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
 }
-_NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+_TOKEN_NAME = {"type": "string", "pattern": r"\S", "maxLength": TOKEN_NAME_MAX}
+_NAMED = {"type": "object", "required": ["name"], "properties": {"name": _TOKEN_NAME}}
 _NEW_USER = {
     "type": "object",
     "required": ["email", "password"],
     "properties": {
-        "email": {"type": "string"},
-        "password": {"type": "string", "minLength": 8},
+        "email": {"type": "string", "pattern": f"^{EMAIL}$"},
+        "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
         "role": {"type": "string", "enum": ["admin", "member"], "default": "member"},
     },
 }
@@ -138,8 +142,15 @@ ACCOUNT_ENDPOINTS: tuple[Endpoint, ...] = (
         "public",
         request_body=_CREDENTIALS,
         responses={401: "wrong email or password", 429: "too many failures (Retry-After)"},
+        response=schemas.LOGIN,
     ),
-    Endpoint("GET", "/api/v1/me", me, "The caller's account"),
+    Endpoint(
+        "GET",
+        "/api/v1/me",
+        me,
+        "The caller's account",
+        response=schemas.USER,
+    ),
     Endpoint(
         "PUT",
         "/api/v1/me/password",
@@ -149,7 +160,14 @@ ACCOUNT_ENDPOINTS: tuple[Endpoint, ...] = (
         request_body=_PASSWORD_CHANGE,
         responses={403: "current password wrong", 429: "too many failures (Retry-After)"},
     ),
-    Endpoint("GET", "/api/v1/users", list_users, "List users", "admin"),
+    Endpoint(
+        "GET",
+        "/api/v1/users",
+        list_users,
+        "List users",
+        "admin",
+        response=schemas.listing("users", schemas.USER),
+    ),
     Endpoint(
         "POST",
         "/api/v1/users",
@@ -159,8 +177,15 @@ ACCOUNT_ENDPOINTS: tuple[Endpoint, ...] = (
         201,
         _NEW_USER,
         {409: "exists"},
+        response=schemas.USER,
     ),
-    Endpoint("GET", "/api/v1/tokens", list_tokens, "List the caller's API tokens"),
+    Endpoint(
+        "GET",
+        "/api/v1/tokens",
+        list_tokens,
+        "List the caller's API tokens",
+        response=schemas.listing("tokens", schemas.TOKEN),
+    ),
     Endpoint(
         "POST",
         "/api/v1/tokens",
@@ -169,8 +194,14 @@ ACCOUNT_ENDPOINTS: tuple[Endpoint, ...] = (
         "user",
         201,
         _NAMED,
+        response=schemas.NEW_TOKEN,
     ),
     Endpoint(
-        "DELETE", "/api/v1/tokens/{token_id}", delete_token, "Revoke an API token", status=204
+        "DELETE",
+        "/api/v1/tokens/{token_id}",
+        delete_token,
+        "Revoke an API token",
+        status=204,
+        responses={422: "the token id is not a number"},
     ),
 )

@@ -10,6 +10,7 @@ from aiohttp import web
 from controlplane.deploys.build_flags import masked
 from controlplane.models import Deploy, LogLine, PublishEvent, UploadForm
 from controlplane.names import preview_host, site_hosts
+from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
@@ -162,6 +163,20 @@ _ROLLBACK = {
     },
 }
 
+_ARCHIVE = {"type": "string", "format": "binary", "description": "the site as a ZIP"}
+_UPLOAD = {
+    "application/zip": _ARCHIVE,
+    "multipart/form-data": {
+        "type": "object",
+        "required": ["archive"],
+        "properties": {
+            "archive": _ARCHIVE,
+            "environment": {"type": "string", "enum": ["production", "staging"]},
+            "flags": {"type": "string", "description": "build flags as a JSON object"},
+        },
+    },
+}
+
 DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "POST",
@@ -169,24 +184,52 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
         create_deploy,
         "Upload a ZIP (raw body or multipart field 'archive'); 202 with the deploy",
         status=202,
-        responses={413: "archive too large", 415: "not a ZIP or form", 422: "rejected entries"},
+        request_media=_UPLOAD,
+        responses={
+            400: "a form without an 'archive' part, or not a readable form; flags not JSON",
+            409: "staging asked for a site with no staging host",
+            413: "archive too large",
+            415: "not a ZIP or form",
+            422: "rejected entries, or flags refused",
+        },
+        response=schemas.DEPLOY,
     ),
-    Endpoint("GET", "/api/v1/sites/{site}/deploys", list_deploys, "Deploy history"),
-    Endpoint("GET", "/api/v1/sites/{site}/deploys/{deploy}", get_deploy, "One deploy"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/deploys",
+        list_deploys,
+        "Deploy history",
+        response=schemas.listing("deploys", schemas.DEPLOY),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/deploys/{deploy}",
+        get_deploy,
+        "One deploy",
+        response=schemas.DEPLOY,
+    ),
     Endpoint(
         "PATCH",
         "/api/v1/sites/{site}/deploys/{deploy}",
         update_deploy,
         "Pin or unpin a deploy",
         request_body=_PINNED,
+        response=schemas.DEPLOY,
     ),
-    Endpoint("GET", "/api/v1/sites/{site}/deploys/{deploy}/log", deploy_log, "Build log"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/deploys/{deploy}/log",
+        deploy_log,
+        "Build log",
+        response=schemas.LOG,
+    ),
     Endpoint(
         "POST",
         "/api/v1/sites/{site}/deploys/{deploy}/publish",
         publish_deploy,
         "Make a ready deploy live",
         responses={409: "deploy not ready or pruned"},
+        response=schemas.EVENT,
     ),
     Endpoint(
         "POST",
@@ -195,6 +238,13 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
         "Back to the previous live deploy, or the one named",
         request_body=_ROLLBACK,
         responses={409: "no earlier live deploy"},
+        response=schemas.EVENT,
     ),
-    Endpoint("GET", "/api/v1/sites/{site}/publishes", publish_history, "Publish history"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/publishes",
+        publish_history,
+        "Publish history",
+        response=schemas.listing("events", schemas.EVENT),
+    ),
 )

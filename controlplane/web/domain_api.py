@@ -8,6 +8,7 @@ from aiohttp import web
 
 from controlplane.domains.ownership_checks import challenge_record_name, challenge_url
 from controlplane.models import Domain
+from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import services
@@ -93,7 +94,11 @@ _NEW_DOMAIN = {
     "type": "object",
     "required": ["hostname"],
     "properties": {
-        "hostname": {"type": "string", "description": "Unicode or ASCII; stored as IDNA ASCII"},
+        "hostname": {
+            "type": "string",
+            "description": "Unicode or ASCII (stored as IDNA ASCII); `*.` for a wildcard",
+            "examples": ["www.example.com", "*.example.com"],
+        },
         "environment": {
             "type": "string",
             "enum": ["production", "staging"],
@@ -107,7 +112,13 @@ _VERIFY = {
 }
 
 DOMAIN_ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/v1/sites/{site}/domains", list_domains, "List custom domains"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/domains",
+        list_domains,
+        "List custom domains",
+        response=schemas.listing("domains", schemas.DOMAIN),
+    ),
     Endpoint(
         "POST",
         "/api/v1/sites/{site}/domains",
@@ -116,8 +127,15 @@ DOMAIN_ENDPOINTS: tuple[Endpoint, ...] = (
         status=201,
         request_body=_NEW_DOMAIN,
         responses={409: "hostname attached to a site already"},
+        response=schemas.routed(schemas.DOMAIN),
     ),
-    Endpoint("GET", "/api/v1/sites/{site}/domains/{hostname}", get_domain, "One custom domain"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/domains/{hostname}",
+        get_domain,
+        "One custom domain",
+        response=schemas.DOMAIN,
+    ),
     Endpoint(
         "DELETE",
         "/api/v1/sites/{site}/domains/{hostname}",
@@ -132,5 +150,6 @@ DOMAIN_ENDPOINTS: tuple[Endpoint, ...] = (
         "Check ownership now: DNS TXT, HTTP token, or both (no body); 'admin' vouches (admins)",
         request_body=_VERIFY,
         responses={403: "method 'admin' by a non-admin"},
+        response=schemas.routed(schemas.DOMAIN),
     ),
 )

@@ -14,11 +14,12 @@ from controlplane.gates.gate_service import (
 )
 from controlplane.models import Gate, GateCookie
 from controlplane.names import PASSWORD_MAX
+from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_form, read_json_object
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
-from controlplane.web.openapi import Endpoint
+from controlplane.web.openapi import Answer, Endpoint
 from controlplane.web.pages import page
 from controlplane.web.routing_status import routed_json
 
@@ -245,13 +246,20 @@ _SHARE = {
 }
 
 GATE_ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/v1/sites/{site}/gate", get_gates, "Each environment's gate (no secrets)"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/gate",
+        get_gates,
+        "Each environment's gate (no secrets)",
+        response=schemas.GATES,
+    ),
     Endpoint(
         "PUT",
         "/api/v1/sites/{site}/gate",
         put_gate,
         "Set an environment's gate: none, basic (users) or password",
         request_body=_GATE,
+        response=schemas.routed(schemas.GATE),
     ),
     Endpoint(
         "POST",
@@ -260,6 +268,7 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "A share link opening a password-gated environment until it expires",
         request_body=_SHARE,
         responses={409: "the environment has no password gate"},
+        response=schemas.SHARE,
     ),
     Endpoint(
         "GET",
@@ -268,6 +277,11 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "Traefik forwardAuth check of a password gate (200; 302 to the login page, or with"
         " the cookie for a share link; 403)",
         "public",
+        content_type="text/plain",
+        responses={
+            302: Answer("to the login page, or on with the cookie of a share link", None),
+            403: Answer("no valid cookie, and no login page to send the visitor to", "text/plain"),
+        },
     ),
     Endpoint(
         "GET",
@@ -275,7 +289,8 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         gate_login_form,
         "The login page of a password-gated host (HTML)",
         "public",
-        responses={404: "no password gate on this host"},
+        content_type="text/html",
+        responses={404: Answer("no password gate on this host (HTML)", "text/html")},
     ),
     Endpoint(
         "POST",
@@ -284,10 +299,13 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "Log in to a password-gated host (form: password, next); 303 with the cookie",
         "public",
         status=303,
+        content_type=None,
         responses={
-            403: "wrong password (the form again)",
-            404: "no password gate on this host",
-            429: "too many failures (Retry-After)",
+            400: "the body is not a readable form",
+            403: Answer("wrong password (the form again)", "text/html"),
+            404: Answer("no password gate on this host", "text/html"),
+            422: "a field holds a NUL character",
+            429: Answer("too many failures (Retry-After; the form again)", "text/html"),
         },
     ),
 )

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from multidict import MultiDictProxy
 
@@ -93,7 +94,14 @@ async def read_form(
     """An urlencoded or multipart form with checked text fields; 400 when it is not a form."""
     try:
         form = await request.post()
-    except (ValueError, UnicodeDecodeError, LookupError, AssertionError, KeyError):
+    except (
+        ValueError,
+        UnicodeDecodeError,
+        LookupError,
+        AssertionError,
+        KeyError,
+        HttpProcessingError,
+    ):
         # aiohttp raises these for undecodable bytes, a missing or empty boundary, a part
         # without a name.
         raise BadInput("the body is not a readable form", code="invalid_form") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,8 +13,19 @@ Access = Literal["public", "user", "admin"]
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A documented answer that is not the API's JSON error: its media type and schema."""
+
+    description: str
+    content_type: str | None = "application/json"  # None: no body
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """A route with what the OpenAPI document says of it."""
+    """A route with what the OpenAPI document says of it: its request body, its success
+    answer's schema and media type, and every other status it can answer (a string: a JSON
+    error in the API's shape; an Answer: anything else)."""
 
     method: str
     path: str
@@ -23,7 +34,11 @@ class Endpoint:
     access: Access = "user"
     status: int = 200
     request_body: dict[str, Any] | None = None
-    responses: dict[int, str] = field(default_factory=dict)
+    responses: Mapping[int, str | Answer] = field(default_factory=dict)
+    response: dict[str, Any] | None = None
+    # Bodies other than JSON (an upload): media type -> schema.
+    request_media: dict[str, Any] | None = None
+    content_type: str | None = "application/json"  # None: the success answer has no body
 
 
 _ERROR = {
@@ -53,15 +68,16 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", endpoint.path)
     ]
-    responses: dict[str, Any] = {str(endpoint.status): {"description": "success"}}
-    errors = dict(_STANDARD_ERRORS[endpoint.access])
+    success = Answer("success", None if endpoint.status == 204 else endpoint.content_type)
+    responses = {str(endpoint.status): _answer(success, endpoint.response)}
+    errors: dict[int, str | Answer] = dict(_STANDARD_ERRORS[endpoint.access])
     if endpoint.request_body:
         errors |= {400: "body is not a JSON object", 413: "body too large", 422: "invalid input"}
-    for status, text in {**errors, **endpoint.responses}.items():
-        responses[str(status)] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+    if "{" in endpoint.path:
+        errors.setdefault(404, "a path parameter names nothing (a NUL, say)")
+    for status, described in {**errors, **endpoint.responses}.items():
+        answer = Answer(described) if isinstance(described, str) else described
+        responses[str(status)] = _answer(answer, answer.schema or _ERROR_REF)
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,
@@ -71,12 +87,28 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         operation["parameters"] = params
     if endpoint.access != "public":
         operation["security"] = [{"bearer": []}]
+    media = endpoint.request_media or {}
     if endpoint.request_body:
+        media = {"application/json": endpoint.request_body}
+    if media:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": endpoint.request_body}},
+            "content": {name: {"schema": schema} for name, schema in media.items()},
         }
     return operation
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def _answer(answer: Answer, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """One response object: its description and, when it has a body, media type and schema."""
+    if answer.content_type is None:
+        return {"description": answer.description}
+    return {
+        "description": answer.description,
+        "content": {answer.content_type: {"schema": schema or {}}},
+    }
 
 
 def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
 from controlplane.errors import NotFound
+from controlplane.web import schemas
 from controlplane.web.account_api import ACCOUNT_ENDPOINTS
 from controlplane.web.deploy_api import DEPLOY_ENDPOINTS
 from controlplane.web.domain_api import DOMAIN_ENDPOINTS
@@ -45,17 +46,39 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/metrics", server_stats, "Prometheus metrics", "public"),
     Endpoint(
-        "GET", "/healthz", healthz, "Database reachable", "public", responses={503: "db down"}
+        "GET",
+        "/metrics",
+        server_stats,
+        "Prometheus metrics",
+        "public",
+        content_type="text/plain",
     ),
-    Endpoint("GET", "/api/v1/openapi.json", openapi_document, "This document", "public"),
+    Endpoint(
+        "GET",
+        "/healthz",
+        healthz,
+        "Database reachable",
+        "public",
+        responses={503: "db down"},
+        response=schemas.HEALTH,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/openapi.json",
+        openapi_document,
+        "This document",
+        "public",
+        response=schemas.ANY_OBJECT,
+    ),
     Endpoint(
         "GET",
         "/traefik/config",
         traefik_config,
         "Traefik dynamic config (HTTP provider; needs X-Wharf-Traefik-Secret)",
         "public",
+        response=schemas.ANY_OBJECT,
+        responses={404: "without the right X-Wharf-Traefik-Secret, or before anything was written"},
     ),
     *ACCOUNT_ENDPOINTS,
     *SITE_ENDPOINTS,

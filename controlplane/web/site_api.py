@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.models import Site
-from controlplane.names import site_hosts
+from controlplane.names import DNS_LABEL, site_hosts
+from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
@@ -95,14 +96,36 @@ async def update_site(request: web.Request) -> web.Response:
     return await routed_json(request, site_settings_json(site))
 
 
-_NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+# A DNS label; reserved names and "--" are refused too (422), which a pattern cannot say simply.
+_SITE_NAME = {"type": "string", "pattern": f"^{DNS_LABEL}$"}
+_NAMED = {"type": "object", "required": ["name"], "properties": {"name": _SITE_NAME}}
 
 SITE_ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/v1/sites", list_sites, "List sites"),
     Endpoint(
-        "POST", "/api/v1/sites", create_site, "Create a site", "user", 201, _NAMED, {409: "exists"}
+        "GET",
+        "/api/v1/sites",
+        list_sites,
+        "List sites",
+        response=schemas.listing("sites", schemas.SITE),
     ),
-    Endpoint("GET", "/api/v1/sites/{site}", get_site, "Get a site"),
+    Endpoint(
+        "POST",
+        "/api/v1/sites",
+        create_site,
+        "Create a site",
+        "user",
+        201,
+        _NAMED,
+        {409: "exists"},
+        response=schemas.routed(schemas.SITE),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}",
+        get_site,
+        "Get a site",
+        response=schemas.with_properties(schemas.SITE, routing=schemas.SITE_ROUTING),
+    ),
     Endpoint("DELETE", "/api/v1/sites/{site}", delete_site, "Delete a site", status=204),
     Endpoint(
         "PATCH",
@@ -110,5 +133,6 @@ SITE_ENDPOINTS: tuple[Endpoint, ...] = (
         update_site,
         "Change deploy settings (auto_publish, minify, allowed_flags; tier: admins)",
         request_body=_SITE_SETTINGS,
+        response=schemas.routed(schemas.SITE_SETTINGS),
     ),
 )

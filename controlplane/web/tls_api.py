@@ -9,6 +9,7 @@ from aiohttp import web
 
 from controlplane.models import BaseTls, HostsStatus, SiteTlsView, StoredCertificate
 from controlplane.tls.tls_service import HSTS_MAX, STRATEGIES
+from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import services
@@ -146,7 +147,14 @@ _DOMAIN_BODY = {
 _TLS_ERRORS = {422: "bad strategy, or a certificate that fails its checks (code says which)"}
 
 TLS_ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/v1/tls", get_base_tls, "The base domain's TLS", "admin"),
+    Endpoint(
+        "GET",
+        "/api/v1/tls",
+        get_base_tls,
+        "The base domain's TLS",
+        "admin",
+        response=schemas.BASE_TLS,
+    ),
     Endpoint(
         "PUT",
         "/api/v1/tls",
@@ -155,8 +163,15 @@ TLS_ENDPOINTS: tuple[Endpoint, ...] = (
         "admin",
         request_body=_BASE_BODY,
         responses=_TLS_ERRORS,
+        response=schemas.routed(schemas.BASE_TLS),
     ),
-    Endpoint("GET", "/api/v1/sites/{site}/tls", get_site_tls, "A site's TLS and its domains'"),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/tls",
+        get_site_tls,
+        "A site's TLS and its domains'",
+        response=schemas.SITE_TLS,
+    ),
     Endpoint(
         "PUT",
         "/api/v1/sites/{site}/tls",
@@ -164,6 +179,7 @@ TLS_ENDPOINTS: tuple[Endpoint, ...] = (
         "Set a site's TLS: strategy for its custom domains, redirect, HSTS, certificate",
         request_body=_SITE_BODY,
         responses=_TLS_ERRORS,
+        response=schemas.routed(schemas.SITE_TLS),
     ),
     Endpoint(
         "PUT",
@@ -172,5 +188,6 @@ TLS_ENDPOINTS: tuple[Endpoint, ...] = (
         "Set one verified custom domain's TLS strategy or certificate",
         request_body=_DOMAIN_BODY,
         responses=_TLS_ERRORS,
+        response=schemas.routed(schemas.SITE_TLS),
     ),
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from controlplane.errors import Invalid, WharfError
 from controlplane.web.inputs import BadInput, parse_json_text
@@ -98,7 +99,14 @@ async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
         while (part := await reader.next()) is not None:
             if isinstance(part, BodyPartReader):
                 yield part
-    except (ValueError, AssertionError, KeyError, LookupError, UnicodeDecodeError):
+    except (
+        ValueError,
+        AssertionError,
+        KeyError,
+        LookupError,
+        UnicodeDecodeError,
+        HttpProcessingError,
+    ):
         # aiohttp's answers to a missing or empty boundary, or a body without it.
         raise UploadError(
             "the body is not a readable multipart form", code="invalid_multipart"

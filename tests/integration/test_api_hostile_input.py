@@ -126,6 +126,20 @@ async def test_hostile_query_and_upload_fields(client: TestClient, seeded: dict[
     assert deploys["deploys"] == []  # nothing was accepted
 
 
+async def test_hostile_multipart_part_with_a_malformed_header_is_400(
+    client: TestClient, seeded: dict[str, str]
+) -> None:
+    # Found by schemathesis: aiohttp's parser raises InvalidHeader for such a part.
+    header = b'Content-Disposition: form-data; name="\xc2\x98\x06\xc2\xb8"'
+    body = b"--x\r\n" + header + b"\r\n\r\nnull\r\n--x--\r\n"
+    response = await client.post(
+        "/api/v1/sites/blog/deploys",
+        data=body,
+        headers={**seeded, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert (await _error(response))["code"] == "invalid_multipart"
+
+
 @pytest.mark.parametrize(
     "content_type",
     [
@@ -156,8 +170,12 @@ async def test_hostile_multipart_without_a_usable_boundary_is_400(
             "multipart/form-data; boundary=x",
             b"--x\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--x--\r\n",
         ),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="\xc2\x98\x06"\r\n\r\nv\r\n--x--\r\n',
+        ),
     ],
-    ids=["not-utf8", "nul-password", "no-boundary", "part-without-name"],
+    ids=["not-utf8", "nul-password", "no-boundary", "part-without-name", "bad-part-header"],
 )
 async def test_hostile_gate_login_forms_are_4xx(
     client: TestClient, content_type: str, body: bytes

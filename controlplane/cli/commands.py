@@ -25,6 +25,7 @@ from controlplane.runtime.stack import edge_process, traefik_process
 from controlplane.services import accounts_for, open_services, run_background
 from controlplane.store import describe_schema
 from controlplane.web.app import create_app
+from controlplane.web.runner import WharfRunner
 from edge.responder import EdgeConfig
 from edge.server import EdgeOptions, run_edge
 
@@ -168,7 +169,7 @@ async def _serve(settings: Settings, *, show_login: bool, whole_stack: bool = Fa
     async with contextlib.AsyncExitStack() as children:
         services = await children.enter_async_context(open_services(settings))
         password = await ensure_first_admin(services.accounts, settings)
-        runner = web.AppRunner(create_app(settings, services), access_log=None)
+        runner = WharfRunner(create_app(settings, services), access_log=None)
         await runner.setup()
         children.push_async_callback(runner.cleanup)
         host, port = settings.listen

@@ -4,7 +4,10 @@ surrogates, JSON nested a thousand deep, broken multipart and forms, `?flags=nul
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from controlplane.web.routes import ENDPOINTS
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.harness.control_plane import control_plane
+from tests.harness.ports import free_port
 from tests.sites import site_files, zip_bytes
 
 NUL = "a\u0000b"
@@ -201,3 +206,29 @@ async def test_hostile_basic_gate_password_of_nuls_is_refused(
     assert (await _error(response))["code"] in ("invalid_text", "invalid_password")
     gates = await (await client.get("/api/v1/sites/blog/gate", headers=seeded)).json()
     assert all(gate["mode"] == "none" for gate in gates["gates"].values())
+
+
+async def test_hostile_unreadable_requests_get_the_error_shape_without_an_echo(
+    database_url: str, tmp_path: Path
+) -> None:
+    """aiohttp's parser refuses these before any middleware; `wharf serve` (its runner) still
+    answers in the error shape, and never with the bytes sent."""
+    listen = ("127.0.0.1", free_port())
+    async with control_plane(tmp_path / "data", database_url, listen, tmp_path / "log"):
+        cases = [
+            (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 431, b"aaaa"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, b"bbbb"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01Header: v\r\n\r\n", 400, b"Bad"),
+        ]
+        for request, status, sent in cases:
+            reader, writer = await asyncio.open_connection(*listen)
+            writer.write(request)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b" ")[1] == str(status).encode(), answer[:200]
+            assert b"application/json" in head
+            code = json.loads(body)["error"]["code"]
+            assert code in ("request_header_fields_too_large", "bad_request")
+            assert sent not in body

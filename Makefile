@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Debian packages the test suite drives for real (installed only when run as root).
 DEBIAN_TEST_PACKAGES ?= pebble
 
-.PHONY: run test lint typecheck pytest debian-deps clean schema hooks
+.PHONY: run test lint typecheck pytest debian-deps clean schema hooks openapi
 
 $(BIN)/python:
 	@# Debian's python3.11 needs python3-venv for ensurepip; install it when we can.
@@ -74,3 +74,9 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache
+
+# Regenerate docs/openapi.json, the OpenAPI document as GET /api/v1/openapi.json serves it.
+openapi: $(VENV)/.installed-test
+	$(BIN)/python -c "import json; from controlplane.web.openapi import build_openapi; \
+		from controlplane.web.routes import ENDPOINTS; \
+		print(json.dumps(build_openapi(ENDPOINTS), indent=2, sort_keys=True))" > docs/openapi.json

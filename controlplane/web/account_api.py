@@ -110,9 +110,15 @@ _CREDENTIALS = {
     "type": "object",
     "required": ["email", "password"],
     "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+    "examples": [{"email": "admin@example.com", "password": "a long passphrase"}],
 }
 _TOKEN_NAME = {"type": "string", "pattern": r"\S", "maxLength": TOKEN_NAME_MAX}
-_NAMED = {"type": "object", "required": ["name"], "properties": {"name": _TOKEN_NAME}}
+_NAMED = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": _TOKEN_NAME},
+    "examples": [{"name": "deploy from CI"}],
+}
 _NEW_USER = {
     "type": "object",
     "required": ["email", "password"],

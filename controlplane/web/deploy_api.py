@@ -161,6 +161,7 @@ _ROLLBACK = {
         "environment": {"type": "string", "enum": ["production", "staging"]},
         "deploy_id": {"type": "string"},
     },
+    "examples": [{}, {"environment": "production", "deploy_id": "3f9a2b1c0d4e"}],
 }
 
 _ARCHIVE = {"type": "string", "format": "binary", "description": "the site as a ZIP"}

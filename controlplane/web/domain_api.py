@@ -98,6 +98,9 @@ _NEW_DOMAIN = {
             "type": "string",
             "description": "Unicode or ASCII (stored as IDNA ASCII); `*.` for a wildcard",
             "examples": ["www.example.com", "*.example.com"],
+            # At least two labels, nothing a hostname never holds; the rest is checked (422).
+            "pattern": r"^[^\s/:@?#]+\.[^\s/:@?#]+$",
+            "maxLength": 253,
         },
         "environment": {
             "type": "string",

@@ -233,6 +233,15 @@ _GATE = {
             "description": "password: the visitors' password",
         },
     },
+    "examples": [
+        {"environment": "staging", "mode": "password", "password": "preview-for-the-client"},
+        {
+            "environment": "production",
+            "mode": "basic",
+            "users": [{"username": "team", "password": "a long passphrase"}],
+        },
+        {"environment": "staging", "mode": "none"},
+    ],
 }
 _SHARE = {
     "type": "object",

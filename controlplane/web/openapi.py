@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from controlplane.web import schemas
 from controlplane.web.middleware import Handler
 
 Access = Literal["public", "user", "admin"]
@@ -111,17 +112,34 @@ def _answer(answer: Answer, schema: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _referred(value: Any, names: dict[int, str], top: int | None = None) -> Any:
+    """A copy with every named schema (by identity) replaced by a $ref to its component."""
+    if isinstance(value, dict):
+        if id(value) in names and id(value) != top:
+            return {"$ref": f"#/components/schemas/{names[id(value)]}"}
+        return {key: _referred(item, names) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_referred(item, names) for item in value]
+    return value
+
+
 def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
     """The whole document for the given endpoints."""
+    names = {id(schema): name for name, schema in schemas.COMPONENTS.items()}
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
+        operation = _referred(_operation(endpoint), names)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    components = {
+        name: _referred(schema, names, top=id(schema))
+        for name, schema in schemas.COMPONENTS.items()
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Wharf API", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": {"Error": _ERROR},
+            "schemas": {"Error": _ERROR, **components},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

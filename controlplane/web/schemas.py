@@ -188,3 +188,21 @@ SITE_TLS = record(
     base_domain=HOSTS_TLS,
     domains={"type": "array", "items": HOSTS_TLS},
 )
+
+# Published once under components/schemas and referred to wherever they appear.
+COMPONENTS: dict[str, Schema] = {
+    "Routing": ROUTING,
+    "User": USER,
+    "Token": TOKEN,
+    "SiteSettings": SITE_SETTINGS,
+    "Site": SITE,
+    "SiteRouting": SITE_ROUTING,
+    "Deploy": DEPLOY,
+    "PublishEvent": EVENT,
+    "Domain": DOMAIN,
+    "Gate": GATE,
+    "Certificate": CERTIFICATE,
+    "HostsTls": HOSTS_TLS,
+    "BaseTls": BASE_TLS,
+    "SiteTls": SITE_TLS,
+}

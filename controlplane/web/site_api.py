@@ -84,6 +84,7 @@ _SITE_SETTINGS = {
         "allowed_flags": {"type": "array", "items": {"type": "string"}},
         "tier": {"type": "string", "enum": ["free", "pro"]},
     },
+    "examples": [{"auto_publish": False}, {"spa": True, "allowed_flags": ["minify", "env.*"]}],
 }
 
 
@@ -98,7 +99,12 @@ async def update_site(request: web.Request) -> web.Response:
 
 # A DNS label; reserved names and "--" are refused too (422), which a pattern cannot say simply.
 _SITE_NAME = {"type": "string", "pattern": f"^{DNS_LABEL}$"}
-_NAMED = {"type": "object", "required": ["name"], "properties": {"name": _SITE_NAME}}
+_NAMED = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": _SITE_NAME},
+    "examples": [{"name": "blog"}],
+}
 
 SITE_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(

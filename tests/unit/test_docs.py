@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import configparser
+import json
 import re
 from pathlib import Path
 
 from controlplane.config import SETTINGS
 from controlplane.layout import DataLayout
+from controlplane.web.openapi import build_openapi
 from controlplane.web.routes import ENDPOINTS
 
 ROOT = Path(__file__).parents[2]
@@ -159,3 +161,11 @@ def test_docs_files_on_disk_lists_exactly_the_data_layout() -> None:
     defined = {str(path.relative_to(root)) for path in DataLayout(root).entries().values()}
     # pg.lock sits beside pg/ (runtime/embedded_database.py)
     assert documented == defined | {"pg.lock"}
+
+
+def test_docs_openapi_json_is_the_document_the_server_serves() -> None:
+    """docs/openapi.json is what GET /api/v1/openapi.json answers (`make openapi` writes it),
+    and the API page links it."""
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert committed == json.loads(json.dumps(build_openapi(ENDPOINTS))), "run make openapi"
+    assert "](openapi.json)" in (ROOT / "docs" / "api.md").read_text()

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite drives for real (installed only when run as root).
-DEBIAN_TEST_PACKAGES ?= pebble
+DEBIAN_TEST_PACKAGES ?= pebble chromium
 
 .PHONY: run test lint typecheck pytest debian-deps clean schema hooks openapi
 

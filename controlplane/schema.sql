@@ -260,6 +260,17 @@ CREATE UNIQUE INDEX sites_name_key ON public.sites USING btree (name);
 CREATE INDEX sites_owner_id_idx ON public.sites USING btree (owner_id);
 CREATE UNIQUE INDEX sites_pkey ON public.sites USING btree (id);
 
+CREATE TABLE ui_sessions (
+    token_hash bytea NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    last_seen_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE ui_sessions ADD CONSTRAINT ui_sessions_pkey PRIMARY KEY (token_hash);
+ALTER TABLE ui_sessions ADD CONSTRAINT ui_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX ui_sessions_pkey ON public.ui_sessions USING btree (token_hash);
+CREATE INDEX ui_sessions_user ON public.ui_sessions USING btree (user_id);
+
 CREATE TABLE users (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     email text NOT NULL,

@@ -12,6 +12,9 @@ from controlplane.names import PASSWORD_MAX, validate_email, validate_password
 from controlplane.store import Store
 
 TOKEN_NAME_MAX = 100
+# Admin UI sessions end after an idle hour-and-a-half, and at the latest after a week.
+SESSION_IDLE_SECONDS = 90 * 60
+SESSION_MAX_SECONDS = 7 * 24 * 3600
 
 
 class Accounts:
@@ -46,6 +49,29 @@ class Accounts:
             await self.store.set_password_hash(user.id, await credentials.hash_password(password))
         return credentials.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
 
+    async def sign_in(self, email: object, password: object, client_address: str) -> str:
+        """A new admin-UI session's cookie token for good credentials (rate-limited as login)."""
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise Invalid("email and password are required", code="missing_credentials")
+        checked = await self._check_password(
+            email.strip().lower(), password[:PASSWORD_MAX], client_address
+        )
+        if checked is None:
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        token, token_hash = credentials.new_session_token()
+        await self.store.create_ui_session(checked[0].id, token_hash)
+        return token
+
+    async def session_user(self, token: str) -> User | None:
+        """The user of a live admin-UI session, or None."""
+        return await self.store.user_for_ui_session(
+            credentials.hash_api_token(token), SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
+        )
+
+    async def sign_out(self, token: str) -> None:
+        """End this session."""
+        await self.store.delete_ui_session(credentials.hash_api_token(token))
+
     async def change_password(
         self, actor: User, current: object, new: object, client_address: str
     ) -> None:
@@ -57,6 +83,8 @@ class Accounts:
         if await self._check_password(actor.email, current[:PASSWORD_MAX], client_address) is None:
             raise Forbidden("the current password is wrong", code="wrong_password")
         await self.store.set_password_hash(actor.id, await credentials.hash_password(new_password))
+        # Whoever knew the old password may hold a session: every one of them ends.
+        await self.store.delete_ui_sessions_of(actor.id)
 
     async def _check_password(
         self, account: str, password: str, client_address: str

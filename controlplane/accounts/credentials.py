@@ -73,6 +73,12 @@ def new_api_token() -> tuple[str, bytes]:
     return token, hash_api_token(token)
 
 
+def new_session_token() -> tuple[str, bytes]:
+    """A fresh admin-UI session token (256 random bits) and the hash to store for it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_api_token(token)
+
+
 def hash_api_token(token: str) -> bytes:
     """The stored form of an API token (it carries 256 random bits, so SHA-256 suffices)."""
     return hashlib.sha256(token.encode()).digest()

@@ -127,6 +127,39 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         )
         return deleted > 0
 
+    # Admin UI sessions
+
+    async def create_ui_session(self, user_id: int, token_hash: bytes) -> None:
+        """Store a new session's token hash for a user."""
+        await self._execute(
+            "INSERT INTO ui_sessions (token_hash, user_id) VALUES (%(h)s, %(u)s)",
+            {"h": token_hash, "u": user_id},
+        )
+
+    async def user_for_ui_session(
+        self, token_hash: bytes, idle_seconds: int, max_seconds: int
+    ) -> User | None:
+        """The user of a live session (seen within idle_seconds, younger than max_seconds),
+        marking it seen; None for an unknown, idle or expired one."""
+        row = await self._one(
+            f"WITH seen AS (UPDATE ui_sessions SET last_seen_at = now()"
+            f" WHERE token_hash = %(h)s"
+            f" AND last_seen_at > now() - make_interval(secs => %(idle)s)"
+            f" AND created_at > now() - make_interval(secs => %(max)s)"
+            f" RETURNING user_id)"
+            f" SELECT {_USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM seen)",
+            {"h": token_hash, "idle": idle_seconds, "max": max_seconds},
+        )
+        return User(**row) if row else None
+
+    async def delete_ui_session(self, token_hash: bytes) -> None:
+        """End one session."""
+        await self._execute("DELETE FROM ui_sessions WHERE token_hash = %(h)s", {"h": token_hash})
+
+    async def delete_ui_sessions_of(self, user_id: int) -> None:
+        """End every session of a user (sign-out everywhere, a password change)."""
+        await self._execute("DELETE FROM ui_sessions WHERE user_id = %(u)s", {"u": user_id})
+
     # Sites (owner_id None means any owner: the caller is an admin)
 
     @changes_routing

@@ -13,9 +13,11 @@ from controlplane.services import Services, open_services, run_background
 from controlplane.web.inputs import checked_input
 from controlplane.web.keys import SERVICES, SETTINGS
 from controlplane.web.middleware import errors, observe
-from controlplane.web.pages import setup_pages
+from controlplane.web.pages import setup_pages, templates_dir
 from controlplane.web.routes import add_routes
 from controlplane.web.routing_status import check_wait
+from controlplane.web.ui_pages import add_ui_routes
+from controlplane.web.ui_session import ui_guard
 
 # Bodies of JSON API calls are small; uploads stream past this limit with their own.
 MAX_JSON_BODY = 1024 * 1024
@@ -25,7 +27,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     """The control plane application over these services, or over its own opened on startup
     (closed on cleanup); its background work starts with it and stops with it."""
     app = web.Application(
-        middlewares=[observe, errors, checked_input, check_wait], client_max_size=MAX_JSON_BODY
+        middlewares=[observe, errors, ui_guard, checked_input, check_wait],
+        client_max_size=MAX_JSON_BODY,
     )
     app[SETTINGS] = settings
     setup_pages(app)
@@ -48,4 +51,5 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
 
     app.cleanup_ctx.append(resources)
     add_routes(app)
+    add_ui_routes(app, templates_dir() / "static")
     return app

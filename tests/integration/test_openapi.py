@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from controlplane.config import Settings
 from controlplane.secrets import Secret
 from controlplane.web.app import create_app
+from controlplane.web.ui_pages import UI_ROUTES
 
 
 async def test_openapi_lists_every_route(client: TestClient) -> None:
@@ -20,11 +21,13 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
     app: web.Application = client.app
+    # The admin UI's pages and its static files are HTML for people, not the API.
+    pages = {(method, path) for method, path, _ in UI_ROUTES} | {("GET", "/static")}
     served = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
         if route.method != "HEAD" and route.resource is not None
-    }
+    } - pages
     assert documented == served
 
 

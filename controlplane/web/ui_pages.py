@@ -1,0 +1,207 @@
+"""The admin UI's pages: sign in and out, the sites, a site with its deploys, publishing and
+rolling back. Server-rendered from templates/, on the same service calls as the JSON API; every
+action is a form that POSTs and redirects, so nothing needs JavaScript."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from controlplane.errors import NotFound, RateLimited, WharfError
+from controlplane.models import Deploy, User
+from controlplane.names import site_hosts
+from controlplane.web.inputs import read_form
+from controlplane.web.keys import SETTINGS, services
+from controlplane.web.middleware import client_address
+from controlplane.web.pages import page
+from controlplane.web.ui_session import (
+    COOKIE,
+    UI_HEADERS,
+    set_session_cookie,
+    ui_user,
+)
+
+
+def ui_page(
+    request: web.Request, name: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    """A UI page with the UI's security headers."""
+    response = page(request, name, {"user": None, **context}, status)
+    response.headers.update(UI_HEADERS)
+    return response
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, **UI_HEADERS})
+
+
+async def _signed_in(request: web.Request) -> User:
+    """The signed-in user; otherwise a redirect to the sign-in page that comes back here."""
+    user = await ui_user(request)
+    if user is None:
+        raise web.HTTPSeeOther(f"/sign-in?next={quote(request.path_qs, safe='')}")
+    return user
+
+
+def _next_path(value: object) -> str:
+    """Where to go after signing in: a path on this host, never another site."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/sites"
+
+
+def _not_found(request: web.Request, user: User) -> web.Response:
+    return ui_page(request, "ui_not_found.html", {"user": user}, 404)
+
+
+async def home(request: web.Request) -> web.Response:
+    """The sites when signed in, else the sign-in page."""
+    return _redirect("/sites" if await ui_user(request) else "/sign-in")
+
+
+async def sign_in_form(request: web.Request) -> web.Response:
+    """The sign-in form."""
+    if await ui_user(request):
+        return _redirect(_next_path(request.query.get("next")))
+    context = {"next": _next_path(request.query.get("next")), "error": None, "email": ""}
+    return ui_page(request, "sign_in.html", context)
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    """Check the password; the session cookie and the page asked for, or the form again."""
+    form = await read_form(request)
+    email, password = form.get("email"), form.get("password")
+    next_path = _next_path(form.get("next"))
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        token = await services(request).accounts.sign_in(email, password, address)
+    except RateLimited as exc:
+        error = f"Too many failed sign-ins. Try again in {exc.retry_after} seconds."
+        context = {"next": next_path, "error": error, "email": email}
+        response = ui_page(request, "sign_in.html", context, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except WharfError:
+        error = "That email and password do not match an account. Check both and try again."
+        context = {"next": next_path, "error": error, "email": email}
+        return ui_page(request, "sign_in.html", context, 401)
+    response = _redirect(next_path)
+    set_session_cookie(response, request, token)
+    return response
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    """End this session; back to the sign-in page."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        await services(request).accounts.sign_out(token)
+    response = _redirect("/sign-in")
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+def _site_view(request: web.Request, site: Any) -> dict[str, Any]:
+    hosts = site_hosts(site.name, request.app[SETTINGS].base_domain)
+    template = request.app[SETTINGS].site_link_template
+    urls = {env: template.format(host=host) for env, host in hosts.items() if host}
+    return {"site": site, "urls": urls}
+
+
+async def sites_page(request: web.Request) -> web.Response:
+    """Every site the user may see, and the form to create one."""
+    user = await _signed_in(request)
+    sites = await services(request).sites.list(user)
+    views = [_site_view(request, site) for site in sites]
+    return ui_page(request, "sites.html", {"user": user, "sites": views, "error": None, "name": ""})
+
+
+async def create_site(request: web.Request) -> web.Response:
+    """Create a site; its page, or the list again with the reason next to the field."""
+    user = await _signed_in(request)
+    form = await read_form(request)
+    try:
+        site = await services(request).sites.create(user, form.get("name"))
+    except WharfError as exc:
+        sites = await services(request).sites.list(user)
+        context = {
+            "user": user,
+            "sites": [_site_view(request, each) for each in sites],
+            "error": exc.message,
+            "name": form.get("name") or "",
+        }
+        return ui_page(request, "sites.html", context, 422)
+    return _redirect(f"/sites/{site.name}")
+
+
+async def site_page(request: web.Request) -> web.Response:
+    """A site: its URLs, its live deploys, and its deploys with publish and roll back."""
+    user = await _signed_in(request)
+    name = request.match_info["site"]
+    try:
+        site = await services(request).sites.get(user, name)
+        deploys = await services(request).deploys.for_site(user, name)
+    except NotFound:
+        return _not_found(request, user)
+    live = {deploy.environment: deploy for deploy in deploys if deploy.status == "live"}
+    context = {
+        "user": user,
+        **_site_view(request, site),
+        "deploys": deploys,
+        "live": live,
+        "published": request.query.get("published"),
+    }
+    return ui_page(request, "site.html", context)
+
+
+async def _deploy(request: web.Request, user: User) -> Deploy | None:
+    try:
+        return await services(request).deploys.get(
+            user, request.match_info["site"], request.match_info["deploy"]
+        )
+    except NotFound:
+        return None
+
+
+async def publish_form(request: web.Request) -> web.Response:
+    """Ask before publishing (or rolling back to) a deploy: it goes live at once."""
+    user = await _signed_in(request)
+    deploy = await _deploy(request, user)
+    if deploy is None:
+        return _not_found(request, user)
+    return ui_page(request, "publish.html", {"user": user, "deploy": deploy, "error": None})
+
+
+async def publish(request: web.Request) -> web.Response:
+    """Publish the deploy; back to the site, which shows it LIVE."""
+    user = await _signed_in(request)
+    deploy = await _deploy(request, user)
+    if deploy is None:
+        return _not_found(request, user)
+    try:
+        await services(request).deploys.publish(user, deploy.site_name, deploy.id)
+    except WharfError as exc:
+        context = {"user": user, "deploy": deploy, "error": exc.message}
+        return ui_page(request, "publish.html", context, 409)
+    return _redirect(f"/sites/{deploy.site_name}?published={deploy.id}")
+
+
+UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
+    ("GET", "/", home),
+    ("GET", "/sign-in", sign_in_form),
+    ("POST", "/sign-in", sign_in),
+    ("POST", "/sign-out", sign_out),
+    ("GET", "/sites", sites_page),
+    ("POST", "/sites", create_site),
+    ("GET", "/sites/{site}", site_page),
+    ("GET", "/sites/{site}/deploys/{deploy}/publish", publish_form),
+    ("POST", "/sites/{site}/deploys/{deploy}/publish", publish),
+)
+
+
+def add_ui_routes(app: web.Application, static: Any) -> None:
+    """Register the UI's pages and its /static/ files."""
+    for method, path, handler in UI_ROUTES:
+        app.router.add_route(method, path, handler)
+    app.router.add_static("/static/", static, name="static", append_version=True)

@@ -1,0 +1,219 @@
+"""The admin UI in a real browser (Debian's chromium through Playwright), against `wharf serve`
+run as an operator runs it: sign in, sites, a site's deploys with the LIVE badge, publish and
+roll back from the list, sign out; the session cookie's guards; screenshots of every screen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.harness.control_plane import ADMIN, control_plane
+from tests.harness.ports import free_port
+from tests.harness.waiting import wait_for
+from tests.sites import site_files, zip_bytes
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(
+    os.environ.get("WHARF_SCREENSHOTS", Path(__file__).parents[2] / "build" / "screenshots")
+)
+SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@dataclass
+class Running:
+    """The control plane's URL, an API session with the admin's token, and a browser."""
+
+    url: str
+    api: aiohttp.ClientSession
+    headers: dict[str, str]
+    browser: Browser
+
+    async def deploy(self, site: str, marker: str) -> str:
+        """Upload a release through the API and wait until it is built; its id."""
+        headers = {**self.headers, "Content-Type": "application/zip"}
+        async with self.api.post(
+            f"{self.url}/api/v1/sites/{site}/deploys",
+            data=zip_bytes(site_files(marker)),
+            headers=headers,
+        ) as response:
+            assert response.status == 202, await response.text()
+            deploy_id: str = (await response.json())["id"]
+
+        async def built() -> bool:
+            url = f"{self.url}/api/v1/sites/{site}/deploys/{deploy_id}"
+            async with self.api.get(url, headers=self.headers) as answer:
+                return (await answer.json())["status"] in ("live", "ready", "failed")
+
+        await wait_for(built, 60)
+        return deploy_id
+
+    async def screens(self, page: Page, name: str) -> None:
+        """Screenshots of the page as it is: laptop and phone, light and dark."""
+        await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
+        for size_name, size in SIZES.items():
+            await page.set_viewport_size(size)
+            for scheme in ("light", "dark"):
+                await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+                await page.screenshot(
+                    path=SCREENSHOTS / f"{name}-{size_name}-{scheme}.png", full_page=True
+                )
+        await page.set_viewport_size(SIZES["laptop"])
+        await page.emulate_media(color_scheme="light")
+
+
+@pytest.fixture
+async def running(database_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    """`wharf serve` with the admin, an API token, and chromium."""
+    assert shutil.which(CHROMIUM), "install Debian's chromium (make debian-deps, as root)"
+    listen = ("127.0.0.1", free_port())
+    log = tmp_path / "serve.log"
+    options = {"job_poll": "1"}
+    async with (
+        control_plane(tmp_path / "data", database_url, listen, log, **options) as url,
+        aiohttp.ClientSession() as api,
+        async_playwright() as playwright,
+    ):
+        async with api.post(f"{url}/api/v1/auth/login", json=ADMIN) as response:
+            headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield Running(url, api, headers, browser)
+        finally:
+            await browser.close()
+
+
+async def _sign_in(page: Page, url: str, email: str, password: str) -> None:
+    await page.goto(url + "/")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_ui_sign_in_sites_live_badge_rollback_and_sign_out(running: Running) -> None:
+    context = await running.browser.new_context(viewport=SIZES["laptop"])
+    page = await context.new_page()
+    await page.goto(running.url + "/")
+    await expect(page.get_by_role("heading", name="Sign in to Wharf")).to_be_visible()
+    await running.screens(page, "sign-in")
+
+    await _sign_in(page, running.url, ADMIN["email"], "not-the-password")
+    await expect(page.get_by_role("alert")).to_contain_text("do not match an account")
+    await _sign_in(page, running.url, ADMIN["email"], ADMIN["password"])
+    await expect(page.get_by_role("heading", name="Sites", exact=True)).to_be_visible()
+    await expect(page.get_by_text("No sites yet")).to_be_visible()
+
+    # A bad name is refused next to the field, and kept for correcting.
+    await page.get_by_label("New site").fill("Not A Name")
+    await page.get_by_role("button", name="Create site").click()
+    await expect(page.locator("#name-error")).to_be_visible()
+    await expect(page.get_by_label("New site")).to_have_value("Not A Name")
+    await running.screens(page, "sites-error")
+    await page.get_by_label("New site").fill("blog")
+    await page.get_by_role("button", name="Create site").click()
+    await expect(page.get_by_role("heading", name="blog", exact=True)).to_be_visible()
+    await expect(page.get_by_text("nothing published").first).to_be_visible()
+
+    first = await running.deploy("blog", "one")
+    second = await running.deploy("blog", "two")
+    await page.reload()
+    rows = page.locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    live_row = page.locator("tr", has=page.get_by_text(second, exact=True))
+    await expect(live_row.locator(".badge.live")).to_have_text("LIVE")
+    await running.screens(page, "site")
+
+    # Roll back from the list: a confirmation page, then the first is LIVE again.
+    old_row = page.locator("tr", has=page.get_by_text(first, exact=True))
+    await old_row.get_by_role("link", name=f"Roll back to {first}").click()
+    await expect(page.get_by_role("heading", name=f"Roll back to {first}?")).to_be_visible()
+    await running.screens(page, "rollback-confirm")
+    await page.get_by_role("button", name="Roll back").click()
+    await expect(page.get_by_role("status").first).to_contain_text(f"{first} is live")
+    await expect(old_row.locator(".badge.live")).to_have_text("LIVE")
+    async with running.api.get(
+        f"{running.url}/api/v1/sites/blog/deploys/{first}", headers=running.headers
+    ) as response:
+        assert (await response.json())["status"] == "live"
+
+    # Signed out, the back button shows nothing private: the pages were no-store.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in to Wharf")).to_be_visible()
+    await page.go_back()
+    await expect(page.get_by_role("heading", name="Sign in to Wharf")).to_be_visible()
+    await expect(page.locator("table")).to_have_count(0)  # no deploy list, from cache or not
+    await context.close()
+
+
+async def test_ui_another_member_sees_none_of_it(running: Running) -> None:
+    async with running.api.post(
+        f"{running.url}/api/v1/sites", json={"name": "private"}, headers=running.headers
+    ) as response:
+        assert response.status == 201
+    member = {"email": "member@example.test", "password": "member-password-1", "role": "member"}
+    async with running.api.post(
+        f"{running.url}/api/v1/users", json=member, headers=running.headers
+    ) as response:
+        assert response.status == 201
+    page = await (await running.browser.new_context()).new_page()
+    await _sign_in(page, running.url, member["email"], member["password"])
+    await expect(page.get_by_text("No sites yet")).to_be_visible()
+    for path in ("/sites/private", "/sites/private/deploys/000000000000/publish"):
+        response = await page.goto(running.url + path)
+        assert response is not None and response.status == 404, path
+        await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+
+
+async def test_ui_session_cookie_is_strict_and_cross_origin_forms_are_refused(
+    running: Running,
+) -> None:
+    form = {"email": ADMIN["email"], "password": ADMIN["password"], "next": "/sites"}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser:
+        async with browser.post(
+            running.url + "/sign-in", data=form, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+            cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Domain" not in cookie
+        session = {"Cookie": cookie.split(";")[0]}
+        # A form posted from a user's site (a sibling subdomain: same-site, not same-origin),
+        # or from anywhere else, is refused while the session cookie rides along.
+        hostile: list[dict[str, Any]] = [
+            {"Sec-Fetch-Site": "same-site"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Origin": "http://blog.localhost"},
+            {},
+        ]
+        for headers in hostile:
+            async with browser.post(
+                running.url + "/sites", data={"name": "csrf"}, headers={**session, **headers}
+            ) as response:
+                assert response.status == 403, headers
+        async with browser.post(
+            running.url + "/sites",
+            data={"name": "honest"},
+            headers={**session, "Sec-Fetch-Site": "same-origin"},
+            allow_redirects=False,
+        ) as response:
+            assert response.status == 303 and response.headers["Location"] == "/sites/honest"
+        # A password change ends every session of that user.
+        change = {"current_password": ADMIN["password"], "new_password": "a-new-password-2"}
+        async with running.api.put(
+            f"{running.url}/api/v1/me/password", json=change, headers=running.headers
+        ) as response:
+            assert response.status == 204
+        async with browser.get(
+            running.url + "/sites", headers=session, allow_redirects=False
+        ) as response:
+            assert response.status == 303 and response.headers["Location"].startswith("/sign-in")
+    async with running.api.get(f"{running.url}/api/v1/sites", headers=running.headers) as response:
+        assert [site["name"] for site in (await response.json())["sites"]] == ["honest"]

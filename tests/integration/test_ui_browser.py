@@ -8,12 +8,13 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.harness.control_plane import ADMIN, control_plane
@@ -26,6 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(
     os.environ.get("WHARF_SCREENSHOTS", Path(__file__).parents[2] / "build" / "screenshots")
 )
+AXE = Axe()
 SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
@@ -37,6 +39,8 @@ class Running:
     api: aiohttp.ClientSession
     headers: dict[str, str]
     browser: Browser
+    # (screen, scheme, rule, impact) of every axe-core violation met, for the assertion.
+    accessibility: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     async def deploy(self, site: str, marker: str) -> str:
         """Upload a release through the API and wait until it is built; its id."""
@@ -58,7 +62,8 @@ class Running:
         return deploy_id
 
     async def screens(self, page: Page, name: str) -> None:
-        """Screenshots of the page as it is: laptop and phone, light and dark."""
+        """Screenshots of the page as it is, laptop and phone, light and dark, and axe-core's
+        accessibility checks in both schemes (serious and critical violations are failures)."""
         await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
         for size_name, size in SIZES.items():
             await page.set_viewport_size(size)
@@ -67,6 +72,11 @@ class Running:
                 await page.screenshot(
                     path=SCREENSHOTS / f"{name}-{size_name}-{scheme}.png", full_page=True
                 )
+                if size_name == "laptop":
+                    results = await AXE.run(page)
+                    for violation in results.response["violations"]:
+                        found = (name, scheme, violation["id"], violation["impact"])
+                        self.accessibility.append(found)
         await page.set_viewport_size(SIZES["laptop"])
         await page.emulate_media(color_scheme="light")
 
@@ -90,6 +100,10 @@ async def running(database_url: str, tmp_path: Path) -> AsyncIterator[Running]:
             yield Running(url, api, headers, browser)
         finally:
             await browser.close()
+
+
+def _serious(running: Running) -> list[tuple[str, str, str, str]]:
+    return [found for found in running.accessibility if found[3] in ("serious", "critical")]
 
 
 async def _sign_in(page: Page, url: str, email: str, password: str) -> None:
@@ -152,6 +166,8 @@ async def test_ui_sign_in_sites_live_badge_rollback_and_sign_out(running: Runnin
     await expect(page.get_by_role("heading", name="Sign in to Wharf")).to_be_visible()
     await expect(page.locator("table")).to_have_count(0)  # no deploy list, from cache or not
     await context.close()
+    print("axe-core:", running.accessibility or "no violations")
+    assert _serious(running) == []
 
 
 async def test_ui_another_member_sees_none_of_it(running: Running) -> None:

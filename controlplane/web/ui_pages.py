@@ -4,6 +4,7 @@ action is a form that POSTs and redirects, so nothing needs JavaScript."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -187,6 +188,58 @@ async def publish(request: web.Request) -> web.Response:
     return _redirect(f"/sites/{deploy.site_name}?published={deploy.id}")
 
 
+_BUILDING = ("pending", "building")
+# How often the live log looks for new lines while a deploy builds.
+LOG_POLL_SECONDS = 0.5
+
+
+async def deploy_page(request: web.Request) -> web.Response:
+    """A deploy: its status, what its build reported, and its log (live while it builds)."""
+    user = await _signed_in(request)
+    deploy = await _deploy(request, user)
+    if deploy is None:
+        return _not_found(request, user)
+    lines = await services(request).deploys.log(user, deploy.site_name, deploy.id)
+    problems = deploy.report.get("archive") or deploy.report.get("rules", {}).get("problems") or []
+    context = {
+        "user": user,
+        "deploy": deploy,
+        "lines": lines,
+        "building": deploy.status in _BUILDING,
+        "problems": problems,
+    }
+    return ui_page(request, "deploy.html", context)
+
+
+async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
+    """The build log as server-sent events: one event a line (its number as the id), from
+    after Last-Event-ID on a reconnect, until the build has finished; then `done`."""
+    user = await _signed_in(request)
+    deploy = await _deploy(request, user)
+    if deploy is None:
+        return _not_found(request, user)
+    # A reconnect says where it stopped (Last-Event-ID); a first connection, which lines the
+    # page showed already (?after=).
+    given = [request.headers.get("Last-Event-ID", ""), request.query.get("after", "")]
+    sent = max([int(value) for value in given if value.isascii() and value.isdigit()] or [0])
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **UI_HEADERS}
+    )
+    await response.prepare(request)
+    deploys = services(request).deploys
+    while True:
+        current = await deploys.get(user, deploy.site_name, deploy.id)
+        for line in await deploys.log(user, deploy.site_name, deploy.id):
+            if line.line_no > sent:
+                text = line.text.replace("\r", " ").replace("\n", " ")
+                await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
+                sent = line.line_no
+        if current.status not in _BUILDING:
+            await response.write(f"event: done\ndata: {current.status}\n\n".encode())
+            return response
+        await asyncio.sleep(LOG_POLL_SECONDS)
+
+
 UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/", home),
     ("GET", "/sign-in", sign_in_form),
@@ -195,6 +248,8 @@ UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/sites", sites_page),
     ("POST", "/sites", create_site),
     ("GET", "/sites/{site}", site_page),
+    ("GET", "/sites/{site}/deploys/{deploy}", deploy_page),
+    ("GET", "/sites/{site}/deploys/{deploy}/log", deploy_log_stream),
     ("GET", "/sites/{site}/deploys/{deploy}/publish", publish_form),
     ("POST", "/sites/{site}/deploys/{deploy}/publish", publish),
 )

@@ -159,6 +159,12 @@ async def test_ui_sign_in_sites_live_badge_rollback_and_sign_out(running: Runnin
     ) as response:
         assert (await response.json())["status"] == "live"
 
+    # A deploy's page: its status and its build log.
+    await page.get_by_role("link", name=second, exact=True).click()
+    await expect(page.get_by_role("heading", name=f"Deploy {second}")).to_be_visible()
+    await expect(page.locator("#log")).to_contain_text("extracted")
+    await running.screens(page, "deploy")
+
     # Signed out, the back button shows nothing private: the pages were no-store.
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in to Wharf")).to_be_visible()
@@ -233,3 +239,37 @@ async def test_ui_session_cookie_is_strict_and_cross_origin_forms_are_refused(
             assert response.status == 303 and response.headers["Location"].startswith("/sign-in")
     async with running.api.get(f"{running.url}/api/v1/sites", headers=running.headers) as response:
         assert [site["name"] for site in (await response.json())["sites"]] == ["honest"]
+
+
+async def test_ui_build_log_streams_as_server_sent_events_and_resumes(running: Running) -> None:
+    async with running.api.post(
+        f"{running.url}/api/v1/sites", json={"name": "blog"}, headers=running.headers
+    ) as response:
+        assert response.status == 201
+    deploy = await running.deploy("blog", "one")
+    form = {"email": ADMIN["email"], "password": ADMIN["password"]}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser:
+        async with browser.post(
+            running.url + "/sign-in", data=form, allow_redirects=False
+        ) as response:
+            session = {"Cookie": response.headers["Set-Cookie"].split(";")[0]}
+        url = f"{running.url}/sites/blog/deploys/{deploy}/log"
+
+        async def events(**headers: str) -> list[tuple[str, str, str]]:
+            """(event, id, data) of every event until the stream ends."""
+            async with browser.get(url, headers={**session, **headers}) as response:
+                assert response.headers["Content-Type"].startswith("text/event-stream")
+                text = await response.text()
+            found = []
+            for block in text.strip().split("\n\n"):
+                fields = dict(line.split(": ", 1) for line in block.splitlines())
+                found.append((fields.get("event", "message"), fields.get("id", ""), fields["data"]))
+            return found
+
+        everything = await events()
+        assert everything[-1] == ("done", "", "live")
+        lines = everything[:-1]
+        assert len(lines) >= 3 and [int(n) for _, n, _ in lines] == list(range(1, len(lines) + 1))
+        assert any("extracted" in data for _, _, data in lines)
+        resumed = await events(**{"Last-Event-ID": lines[1][1]})
+        assert resumed[:-1] == lines[2:]

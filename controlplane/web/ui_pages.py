@@ -67,6 +67,8 @@ async def sign_in_form(request: web.Request) -> web.Response:
     if await ui_user(request):
         return _redirect(_next_path(request.query.get("next")))
     context = {"next": _next_path(request.query.get("next")), "error": None, "email": ""}
+    if request.query.get("changed"):
+        context["notice"] = "Your password is changed, and every session ended with it."
     return ui_page(request, "sign_in.html", context)
 
 
@@ -240,11 +242,67 @@ async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(LOG_POLL_SECONDS)
 
 
+async def _account(
+    request: web.Request, user: User, status: int = 200, **context: Any
+) -> web.Response:
+    tokens = await services(request).accounts.list_tokens(user)
+    values = {"user": user, "tokens": tokens, "new_token": None, "error": None, "notice": None}
+    return ui_page(request, "account.html", {**values, **context}, status)
+
+
+async def account_page(request: web.Request) -> web.Response:
+    """The account: change the password; API tokens (create, list, revoke)."""
+    user = await _signed_in(request)
+    return await _account(request, user, notice=request.query.get("notice"))
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """Change the password; every session ends with it, so back to the sign-in page."""
+    user = await _signed_in(request)
+    form = await read_form(request)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        await services(request).accounts.change_password(
+            user, form.get("current_password"), form.get("new_password"), address
+        )
+    except WharfError as exc:
+        return await _account(request, user, 422 if exc.status < 500 else 500, error=exc.message)
+    response = _redirect("/sign-in?changed=1")
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def create_token(request: web.Request) -> web.Response:
+    """Create an API token and show it, this once."""
+    user = await _signed_in(request)
+    form = await read_form(request)
+    try:
+        token, text = await services(request).accounts.create_token(user, form.get("name"))
+    except WharfError as exc:
+        return await _account(request, user, 422, error=exc.message)
+    return await _account(request, user, 201, new_token={"name": token.name, "text": text})
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """Revoke one of the user's API tokens."""
+    user = await _signed_in(request)
+    raw = request.match_info["token_id"]
+    try:
+        await services(request).accounts.delete_token(user, int(raw) if raw.isdigit() else -1)
+    except NotFound:
+        return _not_found(request, user)
+    return _redirect("/account?notice=revoked")
+
+
 UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/", home),
     ("GET", "/sign-in", sign_in_form),
     ("POST", "/sign-in", sign_in),
     ("POST", "/sign-out", sign_out),
+    ("GET", "/account", account_page),
+    ("POST", "/account/password", change_password),
+    ("POST", "/account/tokens", create_token),
+    ("POST", "/account/tokens/{token_id}/revoke", revoke_token),
     ("GET", "/sites", sites_page),
     ("POST", "/sites", create_site),
     ("GET", "/sites/{site}", site_page),

@@ -273,3 +273,38 @@ async def test_ui_build_log_streams_as_server_sent_events_and_resumes(running: R
         assert any("extracted" in data for _, _, data in lines)
         resumed = await events(**{"Last-Event-ID": lines[1][1]})
         assert resumed[:-1] == lines[2:]
+
+
+async def test_ui_account_tokens_shown_once_revoked_and_password_change_signs_out(
+    running: Running,
+) -> None:
+    page = await (await running.browser.new_context(viewport=SIZES["laptop"])).new_page()
+    await _sign_in(page, running.url, ADMIN["email"], ADMIN["password"])
+    await page.get_by_role("link", name=ADMIN["email"]).click()
+    await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    await page.get_by_label("Name of a new token").fill("deploy from CI")
+    await page.get_by_role("button", name="Create token").click()
+    token = await page.get_by_label("The new token").input_value()
+    await expect(page.get_by_role("button", name="Copy")).to_be_visible()
+    await running.screens(page, "token-created")
+    me = f"{running.url}/api/v1/me"
+    async with running.api.get(me, headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 200
+    # Shown once: the account page never shows the token's text again.
+    await page.goto(running.url + "/account")
+    assert token not in await page.content()
+    await running.screens(page, "account")
+    await page.get_by_role("button", name="Revoke deploy from CI").click()
+    await expect(page.get_by_role("status")).to_contain_text("revoked")
+    async with running.api.get(me, headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 401
+
+    await page.get_by_label("Current password").fill(ADMIN["password"])
+    await page.get_by_label("New password").fill("a-brand-new-password")
+    await page.get_by_role("button", name="Change password").click()
+    await expect(page.get_by_role("status")).to_contain_text("password is changed")
+    await page.goto(running.url + "/account")  # the old session ended with the change
+    await expect(page.get_by_role("heading", name="Sign in to Wharf")).to_be_visible()
+    await _sign_in(page, running.url, ADMIN["email"], "a-brand-new-password")
+    await expect(page.get_by_role("heading", name="Sites", exact=True)).to_be_visible()
+    assert _serious(running) == []

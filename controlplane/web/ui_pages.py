@@ -5,13 +5,14 @@ action is a form that POSTs and redirects, so nothing needs JavaScript."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from controlplane.errors import NotFound, RateLimited, WharfError
-from controlplane.models import Deploy, User
+from controlplane.models import Deploy, UploadForm, User
 from controlplane.names import site_hosts
 from controlplane.web.inputs import read_form
 from controlplane.web.keys import SETTINGS, services
@@ -23,6 +24,7 @@ from controlplane.web.ui_session import (
     set_session_cookie,
     ui_user,
 )
+from controlplane.web.uploads import receive_upload
 
 
 def ui_page(
@@ -190,6 +192,40 @@ async def publish(request: web.Request) -> web.Response:
     return _redirect(f"/sites/{deploy.site_name}?published={deploy.id}")
 
 
+async def upload_form(request: web.Request) -> web.Response:
+    """Upload a ZIP of the built site, to production or staging."""
+    user = await _signed_in(request)
+    try:
+        site = await services(request).sites.get(user, request.match_info["site"])
+    except NotFound:
+        return _not_found(request, user)
+    return ui_page(
+        request, "upload.html", {"user": user, "site": site, "error": None, "problems": []}
+    )
+
+
+async def upload(request: web.Request) -> web.Response:
+    """Take the upload (the same path as the API's); the new deploy's page, or the form again
+    with every refused file in a table."""
+    user = await _signed_in(request)
+    name = request.match_info["site"]
+
+    async def receive(path: Path, limit: int) -> UploadForm:
+        received = await receive_upload(request, path, limit)
+        return UploadForm(received.fields.get("environment") or "production", None)
+
+    try:
+        deploy = await services(request).deploys.receive(user, name, receive)
+    except NotFound:
+        return _not_found(request, user)
+    except WharfError as exc:
+        site = await services(request).sites.get(user, name)
+        problems = exc.details if isinstance(exc.details, list) else []
+        context = {"user": user, "site": site, "error": exc.message, "problems": problems}
+        return ui_page(request, "upload.html", context, exc.status)
+    return _redirect(f"/sites/{name}/deploys/{deploy.id}")
+
+
 _BUILDING = ("pending", "building")
 # How often the live log looks for new lines while a deploy builds.
 LOG_POLL_SECONDS = 0.5
@@ -306,6 +342,8 @@ UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/sites", sites_page),
     ("POST", "/sites", create_site),
     ("GET", "/sites/{site}", site_page),
+    ("GET", "/sites/{site}/upload", upload_form),
+    ("POST", "/sites/{site}/upload", upload),
     ("GET", "/sites/{site}/deploys/{deploy}", deploy_page),
     ("GET", "/sites/{site}/deploys/{deploy}/log", deploy_log_stream),
     ("GET", "/sites/{site}/deploys/{deploy}/publish", publish_form),

@@ -308,3 +308,33 @@ async def test_ui_account_tokens_shown_once_revoked_and_password_change_signs_ou
     await _sign_in(page, running.url, ADMIN["email"], "a-brand-new-password")
     await expect(page.get_by_role("heading", name="Sites", exact=True)).to_be_visible()
     assert _serious(running) == []
+
+
+async def test_ui_upload_a_zip_with_progress_and_a_refused_one_shows_each_file(
+    running: Running, tmp_path: Path
+) -> None:
+    page = await (await running.browser.new_context(viewport=SIZES["laptop"])).new_page()
+    await _sign_in(page, running.url, ADMIN["email"], ADMIN["password"])
+    await page.get_by_label("New site").fill("blog")
+    await page.get_by_role("button", name="Create site").click()
+    await page.get_by_role("link", name="Upload a deploy").click()
+    await expect(page.get_by_role("heading", name="Upload to blog")).to_be_visible()
+
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(zip_bytes({"index.html": "<p>ok</p>", "../evil.html": "<p>out</p>"}))
+    await page.get_by_label("The built site, as a ZIP").set_input_files(bad)
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.get_by_role("alert")).to_contain_text("nothing was kept")
+    await expect(page.locator("#upload-result td.mono")).to_contain_text(["../evil.html"])
+    # The page stayed: the chosen file is still selected, ready for a second try.
+    assert await page.locator("#archive").evaluate("input => input.files.length") == 1
+    await running.screens(page, "upload-refused")
+
+    good = tmp_path / "good.zip"
+    good.write_bytes(zip_bytes(site_files("uploaded")))
+    await page.get_by_label("The built site, as a ZIP").set_input_files(good)
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.get_by_role("heading", name="Build log")).to_be_visible()
+    await expect(page.locator("#status")).to_contain_text("LIVE", timeout=30_000)
+    await expect(page.locator("#log")).to_contain_text("published")
+    assert _serious(running) == []

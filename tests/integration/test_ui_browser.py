@@ -87,7 +87,13 @@ async def running(database_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     assert shutil.which(CHROMIUM), "install Debian's chromium (make debian-deps, as root)"
     listen = ("127.0.0.1", free_port())
     log = tmp_path / "serve.log"
-    options = {"job_poll": "1"}
+    nowhere = f"127.0.0.1:{free_port()}"  # ownership checks stay on loopback, and fail
+    options = {
+        "job_poll": "1",
+        "dns_resolver": nowhere,
+        "http_check_address": nowhere,
+        "domain_check_timeout": "1",
+    }
     async with (
         control_plane(tmp_path / "data", database_url, listen, log, **options) as url,
         aiohttp.ClientSession() as api,
@@ -337,4 +343,27 @@ async def test_ui_upload_a_zip_with_progress_and_a_refused_one_shows_each_file(
     await expect(page.get_by_role("heading", name="Build log")).to_be_visible()
     await expect(page.locator("#status")).to_contain_text("LIVE", timeout=30_000)
     await expect(page.locator("#log")).to_contain_text("published")
+    assert _serious(running) == []
+
+
+async def test_ui_domains_show_the_exact_record_and_the_last_check(running: Running) -> None:
+    page = await (await running.browser.new_context(viewport=SIZES["laptop"])).new_page()
+    await _sign_in(page, running.url, ADMIN["email"], ADMIN["password"])
+    await page.get_by_label("New site").fill("blog")
+    await page.get_by_role("button", name="Create site").click()
+    await page.get_by_role("link", name="Custom domains").click()
+    await page.get_by_label("Add a domain").fill("not a hostname")
+    await page.get_by_role("button", name="Add domain").click()
+    await expect(page.locator("#hostname-error")).to_be_visible()
+    await page.get_by_label("Add a domain").fill("www.example.test")
+    await page.get_by_role("button", name="Add domain").click()
+    await expect(page.get_by_label("Name")).to_have_value("_wharf-challenge.www.example.test")
+    token = await page.get_by_label("Value").input_value()
+    assert len(token) > 20
+    await expect(page.locator(".notice.warn code")).to_have_text("_wharf-challenge.www")
+    await expect(page.get_by_text("Not checked yet.")).to_be_visible()
+    await page.get_by_role("button", name="Check now www.example.test").click()
+    await expect(page.get_by_text("Last checked")).to_be_visible()
+    await expect(page.locator(".badge", has_text="PENDING")).to_be_visible()
+    await running.screens(page, "domains")
     assert _serious(running) == []

@@ -103,6 +103,7 @@ def test_docs_pages_exist_and_are_linked() -> None:
         "contributing",
         "roadmap",
         "security",
+        "admin-ui",
     ):
         assert (ROOT / "docs" / f"{page}.md").is_file(), page
         assert f"docs/{page}.md" in readme, page

@@ -154,6 +154,13 @@ class Deploys:
         """One deploy."""
         return (await self._site_and_deploy(actor, site_name, deploy_id))[1]
 
+    async def settled(self, deploy: Deploy) -> bool:
+        """Whether nothing more happens to the deploy by itself: its build has ended and it
+        is not a ready deploy the worker is about to publish."""
+        if deploy.status in ("pending", "building"):
+            return False
+        return not (deploy.status == "ready" and await self.store.auto_publish_due(deploy.id))
+
     async def log(self, actor: User, site_name: str, deploy_id: str) -> list[LogLine]:
         """A deploy's build log."""
         _, deploy = await self._site_and_deploy(actor, site_name, deploy_id)

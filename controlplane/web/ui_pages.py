@@ -288,7 +288,6 @@ async def check_domain(request: web.Request) -> web.Response:
     return _redirect(f"/sites/{name}/domains")
 
 
-_BUILDING = ("pending", "building")
 # How often the live log looks for new lines while a deploy builds.
 LOG_POLL_SECONDS = 0.5
 
@@ -305,7 +304,7 @@ async def deploy_page(request: web.Request) -> web.Response:
         "user": user,
         "deploy": deploy,
         "lines": lines,
-        "building": deploy.status in _BUILDING,
+        "building": not await services(request).deploys.settled(deploy),
         "problems": problems,
     }
     return ui_page(request, "deploy.html", context)
@@ -334,7 +333,7 @@ async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
                 text = line.text.replace("\r", " ").replace("\n", " ")
                 await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
                 sent = line.line_no
-        if current.status not in _BUILDING:
+        if await deploys.settled(current):
             await response.write(f"event: done\ndata: {current.status}\n\n".encode())
             return response
         await asyncio.sleep(LOG_POLL_SECONDS)

@@ -28,6 +28,7 @@ SCREENSHOTS = Path(
     os.environ.get("WHARF_SCREENSHOTS", Path(__file__).parents[2] / "build" / "screenshots")
 )
 AXE = Axe()
+expect.set_options(timeout=15_000)  # a loaded CI machine is slower than the 5 s default
 SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 

@@ -120,7 +120,8 @@ async def sites_page(request: web.Request) -> web.Response:
     user = await _signed_in(request)
     sites = await services(request).sites.list(user)
     views = [_site_view(request, site) for site in sites]
-    return ui_page(request, "sites.html", {"user": user, "sites": views, "error": None, "name": ""})
+    context = {"user": user, "sites": views, "error": None, "name": ""}
+    return ui_page(request, "sites.html", {**context, "deleted": request.query.get("deleted")})
 
 
 async def create_site(request: web.Request) -> web.Response:
@@ -136,6 +137,7 @@ async def create_site(request: web.Request) -> web.Response:
             "sites": [_site_view(request, each) for each in sites],
             "error": exc.message,
             "name": form.get("name") or "",
+            "deleted": None,
         }
         return ui_page(request, "sites.html", context, 422)
     return _redirect(f"/sites/{site.name}")
@@ -225,6 +227,61 @@ async def upload(request: web.Request) -> web.Response:
         context = {"user": user, "site": site, "error": exc.message, "problems": problems}
         return ui_page(request, "upload.html", context, exc.status)
     return _redirect(f"/sites/{name}/deploys/{deploy.id}")
+
+
+_SWITCHES = ("auto_publish", "spa", "minify")
+
+
+async def settings_page(request: web.Request) -> web.Response:
+    """A site's deploy settings, and the way to delete it."""
+    user = await _signed_in(request)
+    try:
+        site = await services(request).sites.get(user, request.match_info["site"])
+    except NotFound:
+        return _not_found(request, user)
+    saved = request.query.get("saved")
+    return ui_page(request, "site_settings.html", {"user": user, "site": site, "saved": saved})
+
+
+async def save_settings(request: web.Request) -> web.Response:
+    """Save the switches (a box not sent is off, as browsers send only ticked ones)."""
+    user = await _signed_in(request)
+    form = await read_form(request)
+    name = request.match_info["site"]
+    try:
+        await services(request).sites.update(
+            user, name, {switch: switch in form for switch in _SWITCHES}
+        )
+    except NotFound:
+        return _not_found(request, user)
+    return _redirect(f"/sites/{name}/settings?saved=1")
+
+
+async def delete_form(request: web.Request) -> web.Response:
+    """Ask before deleting a site, naming it: everything of it goes."""
+    user = await _signed_in(request)
+    try:
+        site = await services(request).sites.get(user, request.match_info["site"])
+    except NotFound:
+        return _not_found(request, user)
+    return ui_page(request, "site_delete.html", {"user": user, "site": site, "error": None})
+
+
+async def delete_site(request: web.Request) -> web.Response:
+    """Delete the site once its name is typed; back to the sites."""
+    user = await _signed_in(request)
+    form = await read_form(request)
+    name = request.match_info["site"]
+    try:
+        site = await services(request).sites.get(user, name)
+        if form.get("confirm") != site.name:
+            error = f"Type {site.name} to confirm."
+            context = {"user": user, "site": site, "error": error}
+            return ui_page(request, "site_delete.html", context, 422)
+        await services(request).sites.delete(user, name)
+    except NotFound:
+        return _not_found(request, user)
+    return _redirect(f"/sites?deleted={name}")
 
 
 def _domain_view(domain: Any) -> dict[str, Any]:
@@ -403,6 +460,10 @@ UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/sites", sites_page),
     ("POST", "/sites", create_site),
     ("GET", "/sites/{site}", site_page),
+    ("GET", "/sites/{site}/settings", settings_page),
+    ("POST", "/sites/{site}/settings", save_settings),
+    ("GET", "/sites/{site}/delete", delete_form),
+    ("POST", "/sites/{site}/delete", delete_site),
     ("GET", "/sites/{site}/domains", domains_page),
     ("POST", "/sites/{site}/domains", add_domain),
     ("POST", "/sites/{site}/domains/{hostname}/check", check_domain),

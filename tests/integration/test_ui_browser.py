@@ -368,3 +368,43 @@ async def test_ui_domains_show_the_exact_record_and_the_last_check(running: Runn
     await expect(page.locator(".badge", has_text="PENDING")).to_be_visible()
     await running.screens(page, "domains")
     assert _serious(running) == []
+
+
+async def test_ui_settings_lock_auto_publish_and_delete_asks_for_the_name(
+    running: Running,
+) -> None:
+    page = await (await running.browser.new_context(viewport=SIZES["laptop"])).new_page()
+    await _sign_in(page, running.url, ADMIN["email"], ADMIN["password"])
+    await page.get_by_label("New site").fill("blog")
+    await page.get_by_role("button", name="Create site").click()
+    await page.get_by_role("link", name="Settings").click()
+    await page.get_by_label("Publish each production deploy once it is built").uncheck()
+    await page.get_by_label("Single-page app").check()
+    await page.get_by_role("button", name="Save settings").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await running.screens(page, "settings")
+    async with running.api.get(
+        f"{running.url}/api/v1/sites/blog", headers=running.headers
+    ) as response:
+        site = await response.json()
+    assert site["auto_publish"] is False and site["spa"] is True
+    # The lock is said on the site's page, and a new deploy stays ready, not live.
+    deploy = await running.deploy("blog", "locked")
+    await page.goto(running.url + "/sites/blog")
+    await expect(page.get_by_text("Auto-publish is locked.")).to_be_visible()
+    row = page.locator("tr", has=page.get_by_text(deploy, exact=True))
+    await expect(row.get_by_role("link", name=f"Publish {deploy}")).to_be_visible()
+
+    await page.goto(running.url + "/sites/blog/delete")
+    await page.get_by_label("Type blog to confirm").fill("blgo")
+    await page.get_by_role("button", name="Delete blog").click()
+    await expect(page.locator("#confirm-error")).to_contain_text("Type blog")
+    await running.screens(page, "delete-site")
+    await page.get_by_label("Type blog to confirm").fill("blog")
+    await page.get_by_role("button", name="Delete blog").click()
+    await expect(page.get_by_role("status")).to_contain_text("blog is deleted")
+    async with running.api.get(
+        f"{running.url}/api/v1/sites/blog", headers=running.headers
+    ) as response:
+        assert response.status == 404
+    assert _serious(running) == []

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from controlplane.domains.ownership_checks import challenge_record_name, challenge_url
 from controlplane.errors import NotFound, RateLimited, WharfError
@@ -56,8 +57,17 @@ def _next_path(value: object) -> str:
     return "/sites"
 
 
-def _not_found(request: web.Request, user: User) -> web.Response:
-    return ui_page(request, "ui_not_found.html", {"user": user}, 404)
+def _showing_not_found(handler: Handler) -> Handler:
+    """The handler, with a NotFound from its services answered by the UI's 404 page: another
+    member's site, deploy or token looks exactly like one that does not exist."""
+
+    async def page_or_not_found(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except NotFound:
+            return ui_page(request, "ui_not_found.html", {"user": await ui_user(request)}, 404)
+
+    return page_or_not_found
 
 
 async def home(request: web.Request) -> web.Response:
@@ -147,11 +157,8 @@ async def site_page(request: web.Request) -> web.Response:
     """A site: its URLs, its live deploys, and its deploys with publish and roll back."""
     user = await _signed_in(request)
     name = request.match_info["site"]
-    try:
-        site = await services(request).sites.get(user, name)
-        deploys = await services(request).deploys.for_site(user, name)
-    except NotFound:
-        return _not_found(request, user)
+    site = await services(request).sites.get(user, name)
+    deploys = await services(request).deploys.for_site(user, name)
     live = {deploy.environment: deploy for deploy in deploys if deploy.status == "live"}
     context = {
         "user": user,
@@ -163,21 +170,16 @@ async def site_page(request: web.Request) -> web.Response:
     return ui_page(request, "site.html", context)
 
 
-async def _deploy(request: web.Request, user: User) -> Deploy | None:
-    try:
-        return await services(request).deploys.get(
-            user, request.match_info["site"], request.match_info["deploy"]
-        )
-    except NotFound:
-        return None
+async def _deploy(request: web.Request, user: User) -> Deploy:
+    return await services(request).deploys.get(
+        user, request.match_info["site"], request.match_info["deploy"]
+    )
 
 
 async def publish_form(request: web.Request) -> web.Response:
     """Ask before publishing (or rolling back to) a deploy: it goes live at once."""
     user = await _signed_in(request)
     deploy = await _deploy(request, user)
-    if deploy is None:
-        return _not_found(request, user)
     return ui_page(request, "publish.html", {"user": user, "deploy": deploy, "error": None})
 
 
@@ -185,8 +187,6 @@ async def publish(request: web.Request) -> web.Response:
     """Publish the deploy; back to the site, which shows it LIVE."""
     user = await _signed_in(request)
     deploy = await _deploy(request, user)
-    if deploy is None:
-        return _not_found(request, user)
     try:
         await services(request).deploys.publish(user, deploy.site_name, deploy.id)
     except WharfError as exc:
@@ -198,10 +198,7 @@ async def publish(request: web.Request) -> web.Response:
 async def upload_form(request: web.Request) -> web.Response:
     """Upload a ZIP of the built site, to production or staging."""
     user = await _signed_in(request)
-    try:
-        site = await services(request).sites.get(user, request.match_info["site"])
-    except NotFound:
-        return _not_found(request, user)
+    site = await services(request).sites.get(user, request.match_info["site"])
     return ui_page(
         request, "upload.html", {"user": user, "site": site, "error": None, "problems": []}
     )
@@ -220,7 +217,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         deploy = await services(request).deploys.receive(user, name, receive)
     except NotFound:
-        return _not_found(request, user)
+        raise  # the site: the 404 page
     except WharfError as exc:
         site = await services(request).sites.get(user, name)
         problems = exc.details if isinstance(exc.details, list) else []
@@ -235,10 +232,7 @@ _SWITCHES = ("auto_publish", "spa", "minify")
 async def settings_page(request: web.Request) -> web.Response:
     """A site's deploy settings, and the way to delete it."""
     user = await _signed_in(request)
-    try:
-        site = await services(request).sites.get(user, request.match_info["site"])
-    except NotFound:
-        return _not_found(request, user)
+    site = await services(request).sites.get(user, request.match_info["site"])
     saved = request.query.get("saved")
     return ui_page(request, "site_settings.html", {"user": user, "site": site, "saved": saved})
 
@@ -248,22 +242,16 @@ async def save_settings(request: web.Request) -> web.Response:
     user = await _signed_in(request)
     form = await read_form(request)
     name = request.match_info["site"]
-    try:
-        await services(request).sites.update(
-            user, name, {switch: switch in form for switch in _SWITCHES}
-        )
-    except NotFound:
-        return _not_found(request, user)
+    await services(request).sites.update(
+        user, name, {switch: switch in form for switch in _SWITCHES}
+    )
     return _redirect(f"/sites/{name}/settings?saved=1")
 
 
 async def delete_form(request: web.Request) -> web.Response:
     """Ask before deleting a site, naming it: everything of it goes."""
     user = await _signed_in(request)
-    try:
-        site = await services(request).sites.get(user, request.match_info["site"])
-    except NotFound:
-        return _not_found(request, user)
+    site = await services(request).sites.get(user, request.match_info["site"])
     return ui_page(request, "site_delete.html", {"user": user, "site": site, "error": None})
 
 
@@ -272,15 +260,11 @@ async def delete_site(request: web.Request) -> web.Response:
     user = await _signed_in(request)
     form = await read_form(request)
     name = request.match_info["site"]
-    try:
-        site = await services(request).sites.get(user, name)
-        if form.get("confirm") != site.name:
-            error = f"Type {site.name} to confirm."
-            context = {"user": user, "site": site, "error": error}
-            return ui_page(request, "site_delete.html", context, 422)
-        await services(request).sites.delete(user, name)
-    except NotFound:
-        return _not_found(request, user)
+    site = await services(request).sites.get(user, name)
+    if form.get("confirm") != site.name:
+        context = {"user": user, "site": site, "error": f"Type {site.name} to confirm."}
+        return ui_page(request, "site_delete.html", context, 422)
+    await services(request).sites.delete(user, name)
     return _redirect(f"/sites?deleted={name}")
 
 
@@ -312,11 +296,7 @@ async def _domains_page(
 
 async def domains_page(request: web.Request) -> web.Response:
     """A site's custom domains, each with how to prove it is yours."""
-    user = await _signed_in(request)
-    try:
-        return await _domains_page(request, user)
-    except NotFound:
-        return _not_found(request, user)
+    return await _domains_page(request, await _signed_in(request))
 
 
 async def add_domain(request: web.Request) -> web.Response:
@@ -327,7 +307,7 @@ async def add_domain(request: web.Request) -> web.Response:
     try:
         await services(request).domains.add(user, name, form.get("hostname"))
     except NotFound:
-        return _not_found(request, user)
+        raise  # the site: the 404 page
     except WharfError as exc:
         hostname = form.get("hostname") or ""
         return await _domains_page(request, user, 422, error=exc.message, hostname=hostname)
@@ -338,10 +318,7 @@ async def check_domain(request: web.Request) -> web.Response:
     """Run the ownership check now; the page shows its result."""
     user = await _signed_in(request)
     name, hostname = request.match_info["site"], request.match_info["hostname"]
-    try:
-        await services(request).domains.verify(user, name, hostname, None)
-    except NotFound:
-        return _not_found(request, user)
+    await services(request).domains.verify(user, name, hostname, None)
     return _redirect(f"/sites/{name}/domains")
 
 
@@ -353,8 +330,6 @@ async def deploy_page(request: web.Request) -> web.Response:
     """A deploy: its status, what its build reported, and its log (live while it builds)."""
     user = await _signed_in(request)
     deploy = await _deploy(request, user)
-    if deploy is None:
-        return _not_found(request, user)
     lines = await services(request).deploys.log(user, deploy.site_name, deploy.id)
     problems = deploy.report.get("archive") or deploy.report.get("rules", {}).get("problems") or []
     context = {
@@ -372,8 +347,6 @@ async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
     after Last-Event-ID on a reconnect, until the build has finished; then `done`."""
     user = await _signed_in(request)
     deploy = await _deploy(request, user)
-    if deploy is None:
-        return _not_found(request, user)
     # A reconnect says where it stopped (Last-Event-ID); a first connection, which lines the
     # page showed already (?after=).
     given = [request.headers.get("Last-Event-ID", ""), request.query.get("after", "")]
@@ -384,14 +357,14 @@ async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     deploys = services(request).deploys
     while True:
-        current = await deploys.get(user, deploy.site_name, deploy.id)
-        for line in await deploys.log(user, deploy.site_name, deploy.id):
-            if line.line_no > sent:
-                text = line.text.replace("\r", " ").replace("\n", " ")
-                await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
-                sent = line.line_no
-        if await deploys.settled(current):
-            await response.write(f"event: done\ndata: {current.status}\n\n".encode())
+        current, lines = await deploys.follow(deploy, sent)
+        for line in lines:
+            text = line.text.replace("\r", " ").replace("\n", " ")
+            await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
+            sent = line.line_no
+        if current is None or await deploys.settled(current):
+            status = current.status if current else "deleted"
+            await response.write(f"event: done\ndata: {status}\n\n".encode())
             return response
         await asyncio.sleep(LOG_POLL_SECONDS)
 
@@ -441,10 +414,8 @@ async def revoke_token(request: web.Request) -> web.Response:
     """Revoke one of the user's API tokens."""
     user = await _signed_in(request)
     raw = request.match_info["token_id"]
-    try:
-        await services(request).accounts.delete_token(user, int(raw) if raw.isdigit() else -1)
-    except NotFound:
-        return _not_found(request, user)
+    token_id = int(raw) if raw.isascii() and raw.isdigit() else -1  # "²" is a digit too
+    await services(request).accounts.delete_token(user, token_id)
     return _redirect("/account?notice=revoked")
 
 
@@ -479,5 +450,5 @@ UI_ROUTES: tuple[tuple[str, str, Any], ...] = (
 def add_ui_routes(app: web.Application, static: Any) -> None:
     """Register the UI's pages and its /static/ files."""
     for method, path, handler in UI_ROUTES:
-        app.router.add_route(method, path, handler)
+        app.router.add_route(method, path, _showing_not_found(handler))
     app.router.add_static("/static/", static, name="static", append_version=True)

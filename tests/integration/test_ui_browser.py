@@ -234,6 +234,14 @@ async def test_ui_session_cookie_is_strict_and_cross_origin_forms_are_refused(
             allow_redirects=False,
         ) as response:
             assert response.status == 303 and response.headers["Location"] == "/sites/honest"
+        # A token id that is not a plain number names no token: the 404 page, never a 500.
+        for raw in ("%C2%B2", "9" * 40):
+            async with browser.post(
+                f"{running.url}/account/tokens/{raw}/revoke",
+                headers={**session, "Sec-Fetch-Site": "same-origin"},
+                allow_redirects=False,
+            ) as response:
+                assert response.status == 404, raw
         # A password change ends every session of that user.
         change = {"current_password": ADMIN["password"], "new_password": "a-new-password-2"}
         async with running.api.put(

@@ -154,12 +154,6 @@ class Deploys:
         """One deploy."""
         return (await self._site_and_deploy(actor, site_name, deploy_id))[1]
 
-    async def follow(self, deploy: Deploy, after: int) -> tuple[Deploy | None, list[LogLine]]:
-        """A deploy the caller may already see, as it is now (None once deleted), and its log
-        lines after line `after`; read in that order, so a settled deploy's lines are all in."""
-        current = await self.store.get_deploy(deploy.site_id, deploy.id)
-        return current, await self.store.log_lines(deploy.id, after)
-
     async def settled(self, deploy: Deploy) -> bool:
         """Whether nothing more happens to the deploy by itself: its build has ended and it
         is not a ready deploy the worker is about to publish."""

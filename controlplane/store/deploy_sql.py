@@ -231,12 +231,12 @@ class DeployQueries(QueriesBase):
         assert row is not None
         return int(row["n"])
 
-    async def log_lines(self, deploy_id: str, after: int = 0) -> list[LogLine]:
-        """A deploy's build log in order, from the line after `after`."""
+    async def log_lines(self, deploy_id: str) -> list[LogLine]:
+        """A deploy's build log in order."""
         rows = await self._all(
             "SELECT line_no, logged_at, text FROM deploy_log_lines"
-            " WHERE deploy_id = %(id)s AND line_no > %(after)s ORDER BY line_no",
-            {"id": deploy_id, "after": after},
+            " WHERE deploy_id = %(id)s ORDER BY line_no",
+            {"id": deploy_id},
         )
         return [LogLine(**row) for row in rows]
 

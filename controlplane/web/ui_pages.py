@@ -357,14 +357,14 @@ async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     deploys = services(request).deploys
     while True:
-        current, lines = await deploys.follow(deploy, sent)
-        for line in lines:
-            text = line.text.replace("\r", " ").replace("\n", " ")
-            await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
-            sent = line.line_no
-        if current is None or await deploys.settled(current):
-            status = current.status if current else "deleted"
-            await response.write(f"event: done\ndata: {status}\n\n".encode())
+        current = await deploys.get(user, deploy.site_name, deploy.id)
+        for line in await deploys.log(user, deploy.site_name, deploy.id):
+            if line.line_no > sent:
+                text = line.text.replace("\r", " ").replace("\n", " ")
+                await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
+                sent = line.line_no
+        if await deploys.settled(current):
+            await response.write(f"event: done\ndata: {current.status}\n\n".encode())
             return response
         await asyncio.sleep(LOG_POLL_SECONDS)
 

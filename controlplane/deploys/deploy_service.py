@@ -159,7 +159,12 @@ class Deploys:
         is not a ready deploy the worker is about to publish."""
         if deploy.status in ("pending", "building"):
             return False
-        return not (deploy.status == "ready" and await self.store.auto_publish_due(deploy.id))
+        if deploy.status == "ready" and await self.store.auto_publish_due(deploy.id):
+            return False
+        # The worker may have published it between the caller's read and ours (then it is no
+        # longer "due"): settled only if the status the caller holds is still the current one.
+        current = await self.store.get_deploy(deploy.site_id, deploy.id)
+        return current is not None and current.status == deploy.status
 
     async def log(self, actor: User, site_name: str, deploy_id: str) -> list[LogLine]:
         """A deploy's build log."""

@@ -320,6 +320,25 @@ async def test_deploy_locked_auto_publish_then_publish_and_rollback(
     assert all(e["actor_id"] is not None for e in history["events"])
 
 
+async def test_deploy_read_as_ready_just_before_its_publish_is_not_settled(
+    api: TestClient, headers: dict[str, str]
+) -> None:
+    """The live log ends on a settled deploy: one read as ready and published since is not,
+    or the page would say "ready" for a deploy that went live."""
+    await api.patch("/api/v1/sites/blog", json={"auto_publish": False}, headers=headers)
+    accepted = await upload(api, headers, zip_bytes(site_files("1")))
+    await wait_for(api, headers, accepted["id"], {"ready"})
+    deploys = api.app[SERVICES].deploys
+    credentials = await api.app[SERVICES].accounts.store.user_credentials(ADMIN_EMAIL)
+    assert credentials is not None
+    admin = credentials[0]
+    read_as_ready = await deploys.get(admin, "blog", accepted["id"])
+    assert await deploys.settled(read_as_ready)  # locked: nothing publishes it by itself
+    await deploys.publish(admin, "blog", accepted["id"])
+    assert not await deploys.settled(read_as_ready)
+    assert await deploys.settled(await deploys.get(admin, "blog", accepted["id"]))
+
+
 async def test_deploy_publish_and_rollback_errors(api: TestClient, headers: dict[str, str]) -> None:
     nothing = await api.post("/api/v1/sites/blog/rollback", json={}, headers=headers)
     assert nothing.status == 409

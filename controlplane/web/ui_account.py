@@ -1,0 +1,74 @@
+"""The admin UI's account screen: change the password; API tokens (created and shown once,
+listed, revoked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from controlplane.errors import WharfError
+from controlplane.models import User
+from controlplane.web.inputs import read_form
+from controlplane.web.keys import SETTINGS, services
+from controlplane.web.middleware import client_address
+from controlplane.web.ui_common import Routes, redirect, signed_in, ui_page
+from controlplane.web.ui_session import COOKIE
+
+
+async def _account(
+    request: web.Request, user: User, status: int = 200, **context: Any
+) -> web.Response:
+    tokens = await services(request).accounts.list_tokens(user)
+    values = {"user": user, "tokens": tokens, "new_token": None, "error": None, "notice": None}
+    return ui_page(request, "account.html", {**values, **context}, status)
+
+
+async def account_page(request: web.Request) -> web.Response:
+    """The account: change the password; API tokens (create, list, revoke)."""
+    user = await signed_in(request)
+    return await _account(request, user, notice=request.query.get("notice"))
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """Change the password; every session ends with it, so back to the sign-in page."""
+    user = await signed_in(request)
+    form = await read_form(request)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        await services(request).accounts.change_password(
+            user, form.get("current_password"), form.get("new_password"), address
+        )
+    except WharfError as exc:
+        return await _account(request, user, 422 if exc.status < 500 else 500, error=exc.message)
+    response = redirect("/sign-in?changed=1")
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def create_token(request: web.Request) -> web.Response:
+    """Create an API token and show it, this once."""
+    user = await signed_in(request)
+    form = await read_form(request)
+    try:
+        token, text = await services(request).accounts.create_token(user, form.get("name"))
+    except WharfError as exc:
+        return await _account(request, user, 422, error=exc.message)
+    return await _account(request, user, 201, new_token={"name": token.name, "text": text})
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """Revoke one of the user's API tokens."""
+    user = await signed_in(request)
+    raw = request.match_info["token_id"]
+    token_id = int(raw) if raw.isascii() and raw.isdigit() else -1  # "²" is a digit too
+    await services(request).accounts.delete_token(user, token_id)
+    return redirect("/account?notice=revoked")
+
+
+ROUTES: Routes = (
+    ("GET", "/account", account_page),
+    ("POST", "/account/password", change_password),
+    ("POST", "/account/tokens", create_token),
+    ("POST", "/account/tokens/{token_id}/revoke", revoke_token),
+)

@@ -60,6 +60,33 @@ class Site:
 
 
 @dataclass(frozen=True)
+class SiteSummary:
+    """A site as the list of sites shows it: with its live production deploy, and since when."""
+
+    site: Site
+    live_deploy: str | None
+    live_since: datetime | None
+
+
+@dataclass(frozen=True)
+class SitesPage:
+    """One page of the sites a user may see, by name, and how many match in all."""
+
+    sites: list[SiteSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class DeploysPage:
+    """One page of a site's deploys, newest first; `older` continues after the last one."""
+
+    deploys: list[Deploy]
+    older: str | None
+
+
+@dataclass(frozen=True)
 class Deploy:
     """One upload of a site and what became of it."""
 
@@ -81,6 +108,7 @@ class Deploy:
     total_bytes: int | None
     flags: dict[str, Any]
     report: dict[str, Any]
+    created_by_email: str | None = None  # who uploaded it, for the UI's history
 
 
 @dataclass(frozen=True)

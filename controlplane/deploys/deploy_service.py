@@ -16,6 +16,7 @@ from controlplane.faults import crash_point
 from controlplane.models import (
     ENVIRONMENTS,
     Deploy,
+    DeploysPage,
     Environment,
     LogLine,
     PublishEvent,
@@ -149,6 +150,20 @@ class Deploys:
         """A site's deploys, newest first."""
         site = await self.sites.get(actor, site_name)
         return await self.store.list_deploys(site.id)
+
+    async def page(
+        self, actor: User, site_name: str, before: str | None, limit: int
+    ) -> DeploysPage:
+        """A page of a site's deploys, newest first, older than `before` when given."""
+        site = await self.sites.get(actor, site_name)
+        deploys = await self.store.list_deploys(site.id, limit + 1, before)
+        older = deploys[limit - 1].id if len(deploys) > limit else None
+        return DeploysPage(deploys[:limit], older)
+
+    async def live(self, actor: User, site_name: str) -> dict[str, Deploy]:
+        """A site's live deploy in each environment that has one."""
+        site = await self.sites.get(actor, site_name)
+        return {deploy.environment: deploy for deploy in await self.store.live_deploys_of(site.id)}
 
     async def get(self, actor: User, site_name: str, deploy_id: str) -> Deploy:
         """One deploy."""

@@ -8,11 +8,20 @@ from typing import Any
 from controlplane.deploys.build_flags import validate_allowed_flags
 from controlplane.deploys.release_files import ReleaseFiles
 from controlplane.errors import Forbidden, Invalid, NotFound
-from controlplane.models import Site, User
+from controlplane.models import Site, SitesPage, User
 from controlplane.names import validate_site_name
 from controlplane.store import Store
 
 TIERS = ("free", "pro")
+SITES_PER_PAGE = 50
+
+
+def site_search(text: object) -> str:
+    """A search as the store takes it: lowercase (names are), printable characters only (a NUL
+    or a lone surrogate cannot reach PostgreSQL), at most 100 of them."""
+    if not isinstance(text, str):
+        return ""
+    return "".join(c for c in text.lower() if c.isprintable())[:100]
 
 
 def _owner_filter(actor: User) -> int | None:
@@ -41,6 +50,13 @@ class Sites:
     async def list(self, actor: User) -> list[Site]:
         """The sites the actor may see."""
         return await self.store.list_sites(_owner_filter(actor))
+
+    async def page(self, actor: User, search: object, page: int) -> SitesPage:
+        """One page (from 1) of the sites the actor may see whose name contains the search."""
+        offset = (max(page, 1) - 1) * SITES_PER_PAGE
+        return await self.store.site_summaries(
+            _owner_filter(actor), site_search(search), SITES_PER_PAGE, offset
+        )
 
     async def get(self, actor: User, name: str) -> Site:
         """One site the actor may see; NotFound for unknown and other people's sites alike."""

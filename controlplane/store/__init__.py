@@ -9,7 +9,15 @@ import psycopg2
 import psycopg2.errors
 
 from controlplane.errors import Conflict
-from controlplane.models import ApiToken, LoginFailureCounts, Role, Site, User
+from controlplane.models import (
+    ApiToken,
+    LoginFailureCounts,
+    Role,
+    Site,
+    SitesPage,
+    SiteSummary,
+    User,
+)
 from controlplane.store.deploy_sql import DeployQueries
 from controlplane.store.domain_sql import DomainQueries
 from controlplane.store.gate_sql import GateQueries
@@ -184,6 +192,34 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
             {"o": owner_id},
         )
         return [Site(**row) for row in rows]
+
+    async def site_summaries(
+        self, owner_id: int | None, search: str, limit: int, offset: int
+    ) -> SitesPage:
+        """A page of sites by name, those whose name contains `search`, each with its live
+        production deploy; and how many match in all."""
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"  # LIKE's wildcards in the search are matched as themselves
+        where = "(%(o)s::bigint IS NULL OR s.owner_id = %(o)s) AND s.name LIKE %(q)s"
+        params = {"o": owner_id, "q": pattern, "n": limit, "off": offset}
+        columns = ", ".join(f"s.{column.strip()}" for column in SITE_COLUMNS.split(","))
+        rows = await self._all(
+            f"SELECT {columns}, live.id AS live_deploy, live.published_at AS live_since"
+            " FROM sites s LEFT JOIN deploys live ON live.site_id = s.id"
+            " AND live.environment = 'production' AND live.status = 'live'"
+            f" WHERE {where} ORDER BY s.name LIMIT %(n)s OFFSET %(off)s",
+            params,
+        )
+        counted = await self._one(f"SELECT count(*) AS total FROM sites s WHERE {where}", params)
+        summaries = [
+            SiteSummary(
+                Site(**{k: v for k, v in row.items() if k not in ("live_deploy", "live_since")}),
+                row["live_deploy"],
+                row["live_since"],
+            )
+            for row in rows
+        ]
+        return SitesPage(summaries, counted["total"] if counted else 0, offset, limit)
 
     async def get_site(self, name: str, owner_id: int | None) -> Site | None:
         """The named site if it exists and belongs to the owner (any owner when None)."""

@@ -19,8 +19,9 @@ PUBLISHABLE = ("ready", "superseded", "live")
 _DEPLOY_SELECT = (
     "SELECT d.id, d.site_id, s.name AS site_name, d.environment, d.status, d.error,"
     " d.created_by, d.created_at, d.started_at, d.finished_at, d.published_at, d.pinned,"
-    " d.pruned_at, d.artifact_bytes, d.file_count, d.total_bytes, d.flags, d.report"
-    " FROM deploys d JOIN sites s ON s.id = d.site_id"
+    " d.pruned_at, d.artifact_bytes, d.file_count, d.total_bytes, d.flags, d.report,"
+    " u.email AS created_by_email"
+    " FROM deploys d JOIN sites s ON s.id = d.site_id LEFT JOIN users u ON u.id = d.created_by"
 )
 # Any fixed number, distinct from the migration lock; the second key is the site id.
 _PUBLISH_LOCK_CLASS = 0x57485042
@@ -76,12 +77,22 @@ class DeployQueries(QueriesBase):
         row = await self._one(f"{_DEPLOY_SELECT} WHERE d.id = %(id)s", {"id": deploy_id})
         return Deploy(**row) if row else None
 
-    async def list_deploys(self, site_id: int, limit: int = 100) -> list[Deploy]:
-        """A site's deploys, newest first."""
+    async def list_deploys(
+        self, site_id: int, limit: int = 100, before: str | None = None
+    ) -> list[Deploy]:
+        """A site's deploys, newest first; with `before`, those older than that deploy."""
         rows = await self._all(
-            f"{_DEPLOY_SELECT} WHERE d.site_id = %(s)s"
-            " ORDER BY d.created_at DESC, d.id LIMIT %(n)s",
-            {"s": site_id, "n": limit},
+            f"{_DEPLOY_SELECT} WHERE d.site_id = %(s)s AND (%(b)s::text IS NULL"
+            " OR (d.created_at, d.id) < (SELECT created_at, id FROM deploys WHERE id = %(b)s))"
+            " ORDER BY d.created_at DESC, d.id DESC LIMIT %(n)s",
+            {"s": site_id, "n": limit, "b": before},
+        )
+        return [Deploy(**row) for row in rows]
+
+    async def live_deploys_of(self, site_id: int) -> list[Deploy]:
+        """A site's live deploys (one per environment at most)."""
+        rows = await self._all(
+            f"{_DEPLOY_SELECT} WHERE d.site_id = %(s)s AND d.status = 'live'", {"s": site_id}
         )
         return [Deploy(**row) for row in rows]
 

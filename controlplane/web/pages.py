@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
+import humanize
 import jinja2
 from aiohttp import web
 
@@ -19,13 +21,20 @@ def templates_dir() -> Path:
 
 
 def setup_pages(app: web.Application) -> None:
-    """Install the template environment: autoescaping on, undefined names an error."""
-    aiohttp_jinja2.setup(
+    """Install the template environment: autoescaping on, undefined names an error, and the
+    filters pages use for sizes and ages ("2.1 MB", "3 hours ago")."""
+    environment = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    environment.filters["size"] = humanize.naturalsize
+    environment.filters["ago"] = _ago
+
+
+def _ago(moment: datetime) -> str:
+    return humanize.naturaltime(datetime.now(UTC) - moment)
 
 
 def page(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -35,7 +36,12 @@ async def _domains_page(
     name = request.match_info["site"]
     site = await services(request).sites.get(user, name)
     domains = await services(request).domains.list(user, name)
-    values = {"user": user, "site": site, "domains": [_domain_view(d) for d in domains]}
+    values = {
+        "user": user,
+        "site": site,
+        "domains": [_domain_view(d) for d in domains],
+        "removed": request.query.get("removed"),
+    }
     return ui_page(
         request, "domains.html", {"error": None, "hostname": "", **values, **context}, status
     )
@@ -69,8 +75,17 @@ async def check_domain(request: web.Request) -> web.Response:
     return redirect(f"/sites/{name}/domains")
 
 
+async def remove_domain(request: web.Request) -> web.Response:
+    """Detach the hostname from the site; the page says it is gone."""
+    user = await signed_in(request)
+    name, hostname = request.match_info["site"], request.match_info["hostname"]
+    await services(request).domains.delete(user, name, hostname)
+    return redirect(f"/sites/{name}/domains?{urlencode({'removed': hostname})}")
+
+
 ROUTES: Routes = (
     ("GET", "/sites/{site}/domains", domains_page),
     ("POST", "/sites/{site}/domains", add_domain),
     ("POST", "/sites/{site}/domains/{hostname}/check", check_domain),
+    ("POST", "/sites/{site}/domains/{hostname}/remove", remove_domain),
 )

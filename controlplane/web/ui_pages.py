@@ -11,13 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
+from controlplane.deploys.build_flags import CATALOGUE
 from controlplane.errors import NotFound, RateLimited, WharfError
-from controlplane.models import Deploy, UploadForm, User
-from controlplane.names import site_hosts
+from controlplane.models import Deploy, Site, UploadForm, User
+from controlplane.names import preview_host, site_hosts
 from controlplane.web import ui_account, ui_domains
 from controlplane.web.inputs import read_form
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
+from controlplane.web.site_api import site_urls
 from controlplane.web.ui_common import (
     Routes,
     redirect,
@@ -84,20 +86,41 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-def _site_view(request: web.Request, site: Any) -> dict[str, Any]:
-    hosts = site_hosts(site.name, request.app[SETTINGS].base_domain)
-    template = request.app[SETTINGS].site_link_template
-    urls = {env: template.format(host=host) for env, host in hosts.items() if host}
-    return {"site": site, "urls": urls}
+def _site_urls(request: web.Request, site_name: str) -> dict[str, str]:
+    hosts = site_hosts(site_name, request.app[SETTINGS].base_domain)
+    return {env: url for env, url in site_urls(request, dict(hosts)).items() if url}
+
+
+def _page_number(value: object) -> int:
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else 1
+
+
+async def _sites(
+    request: web.Request, user: User, status: int = 200, **context: Any
+) -> web.Response:
+    search = request.query.get("q", "")
+    listing = await services(request).sites.page(
+        user, search, _page_number(request.query.get("page"))
+    )
+    views = [
+        {"summary": summary, "urls": _site_urls(request, summary.site.name)}
+        for summary in listing.sites
+    ]
+    values = {
+        "user": user,
+        "sites": views,
+        "listing": listing,
+        "q": search,
+        "error": None,
+        "name": "",
+        "deleted": request.query.get("deleted"),
+    }
+    return ui_page(request, "sites.html", {**values, **context}, status)
 
 
 async def sites_page(request: web.Request) -> web.Response:
-    """Every site the user may see, and the form to create one."""
-    user = await signed_in(request)
-    sites = await services(request).sites.list(user)
-    views = [_site_view(request, site) for site in sites]
-    context = {"user": user, "sites": views, "error": None, "name": ""}
-    return ui_page(request, "sites.html", {**context, "deleted": request.query.get("deleted")})
+    """The sites the user may see (a page of them, searchable), and the form to create one."""
+    return await _sites(request, await signed_in(request))
 
 
 async def create_site(request: web.Request) -> web.Response:
@@ -107,30 +130,28 @@ async def create_site(request: web.Request) -> web.Response:
     try:
         site = await services(request).sites.create(user, form.get("name"))
     except WharfError as exc:
-        sites = await services(request).sites.list(user)
-        context = {
-            "user": user,
-            "sites": [_site_view(request, each) for each in sites],
-            "error": exc.message,
-            "name": form.get("name") or "",
-            "deleted": None,
-        }
-        return ui_page(request, "sites.html", context, 422)
+        return await _sites(request, user, 422, error=exc.message, name=form.get("name") or "")
     return redirect(f"/sites/{site.name}")
 
 
+# Deploys a page of a site's history shows.
+DEPLOYS_PER_PAGE = 25
+
+
 async def site_page(request: web.Request) -> web.Response:
-    """A site: its URLs, its live deploys, and its deploys with publish and roll back."""
+    """A site: its URLs, its live deploys, and a page of its deploys with publish and roll back."""
     user = await signed_in(request)
     name = request.match_info["site"]
     site = await services(request).sites.get(user, name)
-    deploys = await services(request).deploys.for_site(user, name)
-    live = {deploy.environment: deploy for deploy in deploys if deploy.status == "live"}
+    before = request.query.get("before") or None
+    history = await services(request).deploys.page(user, name, before, DEPLOYS_PER_PAGE)
     context = {
         "user": user,
-        **_site_view(request, site),
-        "deploys": deploys,
-        "live": live,
+        "site": site,
+        "urls": _site_urls(request, site.name),
+        "history": history,
+        "before": before,
+        "live": await services(request).deploys.live(user, name),
         "published": request.query.get("published"),
     }
     return ui_page(request, "site.html", context)
@@ -159,6 +180,17 @@ async def publish(request: web.Request) -> web.Response:
         context = {"user": user, "deploy": deploy, "error": exc.message}
         return ui_page(request, "publish.html", context, 409)
     return redirect(f"/sites/{deploy.site_name}?published={deploy.id}")
+
+
+async def pin(request: web.Request) -> web.Response:
+    """Pin a deploy (retention keeps it) or unpin it; back to its page."""
+    user = await signed_in(request)
+    form = await read_form(request)
+    deploy = await _deploy(request, user)
+    pinned = form.get("pinned") == "true"
+    await services(request).deploys.set_pinned(user, deploy.site_name, deploy.id, pinned)
+    notice = "pinned" if pinned else "unpinned"
+    return redirect(f"/sites/{deploy.site_name}/deploys/{deploy.id}?notice={notice}")
 
 
 async def upload_form(request: web.Request) -> web.Response:
@@ -195,22 +227,47 @@ async def upload(request: web.Request) -> web.Response:
 _SWITCHES = ("auto_publish", "spa", "minify")
 
 
+def _settings(
+    request: web.Request, user: User, site: Site, status: int = 200, **context: Any
+) -> web.Response:
+    values = {
+        "user": user,
+        "site": site,
+        "saved": request.query.get("saved"),
+        "catalogue": CATALOGUE,
+        "flags": " ".join(site.allowed_flags),
+        "error": None,
+    }
+    return ui_page(request, "site_settings.html", {**values, **context}, status)
+
+
 async def settings_page(request: web.Request) -> web.Response:
     """A site's deploy settings, and the way to delete it."""
     user = await signed_in(request)
-    site = await services(request).sites.get(user, request.match_info["site"])
-    saved = request.query.get("saved")
-    return ui_page(request, "site_settings.html", {"user": user, "site": site, "saved": saved})
+    return _settings(
+        request, user, await services(request).sites.get(user, request.match_info["site"])
+    )
 
 
 async def save_settings(request: web.Request) -> web.Response:
-    """Save the switches (a box not sent is off, as browsers send only ticked ones)."""
+    """Save the switches (a box not sent is off, as browsers send only ticked ones), the
+    allowed build flags (separated by spaces or commas) and, for admins, the tier."""
     user = await signed_in(request)
     form = await read_form(request)
     name = request.match_info["site"]
-    await services(request).sites.update(
-        user, name, {switch: switch in form for switch in _SWITCHES}
-    )
+    given = form.get("allowed_flags")
+    flags = given if isinstance(given, str) else ""
+    changes: dict[str, Any] = {switch: switch in form for switch in _SWITCHES}
+    changes["allowed_flags"] = flags.replace(",", " ").split()
+    if user.is_admin and "tier" in form:
+        changes["tier"] = form["tier"]
+    try:
+        await services(request).sites.update(user, name, changes)
+    except NotFound:
+        raise
+    except WharfError as exc:
+        site = await services(request).sites.get(user, name)
+        return _settings(request, user, site, 422, error=exc.message, flags=flags)
     return redirect(f"/sites/{name}/settings?saved=1")
 
 
@@ -244,9 +301,12 @@ async def deploy_page(request: web.Request) -> web.Response:
     deploy = await _deploy(request, user)
     lines = await services(request).deploys.log(user, deploy.site_name, deploy.id)
     problems = deploy.report.get("archive") or deploy.report.get("rules", {}).get("problems") or []
+    preview = preview_host(deploy.id, deploy.site_name, request.app[SETTINGS].base_domain)
     context = {
         "user": user,
         "deploy": deploy,
+        "preview": site_urls(request, {"preview": preview})["preview"],
+        "notice": request.query.get("notice"),
         "lines": lines,
         "building": not await services(request).deploys.settled(deploy),
         "problems": problems,
@@ -298,12 +358,18 @@ ROUTES: Routes = (
     ("GET", "/sites/{site}/deploys/{deploy}", deploy_page),
     ("GET", "/sites/{site}/deploys/{deploy}/log", deploy_log_stream),
     ("GET", "/sites/{site}/deploys/{deploy}/publish", publish_form),
+    ("POST", "/sites/{site}/deploys/{deploy}/pin", pin),
     ("POST", "/sites/{site}/deploys/{deploy}/publish", publish),
 )
 
 
+def all_routes() -> Routes:
+    """Every screen's routes."""
+    return ROUTES + ui_domains.ROUTES + ui_account.ROUTES
+
+
 def add_ui_routes(app: web.Application, static: Any) -> None:
     """Register the UI's pages and its /static/ files."""
-    for method, path, handler in ROUTES + ui_domains.ROUTES + ui_account.ROUTES:
+    for method, path, handler in all_routes():
         app.router.add_route(method, path, showing_not_found(handler))
     app.router.add_static("/static/", static, name="static", append_version=True)

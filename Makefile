@@ -58,7 +58,7 @@ schema: $(VENV)/.installed-test
 	rm -rf /tmp/wharf-schema
 
 # Benchmarks against their targets (bench/*.py). As root, installs wrk and nginx from Debian when
-# missing; both scripts run even when the first misses a target, and either failing fails the target.
+# missing; every script runs even when an earlier one misses a target, and any failing fails the target.
 .PHONY: bench
 bench: $(VENV)/.installed-test
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -70,7 +70,8 @@ bench: $(VENV)/.installed-test
 			|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; fi; \
 	fi
 	@status=0; $(BIN)/python bench/deploy.py || status=1; \
-		$(BIN)/python bench/edge.py || status=1; exit $$status
+		$(BIN)/python bench/edge.py || status=1; \
+		$(BIN)/python bench/ui.py || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache

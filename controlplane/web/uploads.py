@@ -1,8 +1,10 @@
-"""Receiving a deploy upload: a raw ZIP body or a multipart form, streamed to disk with a limit."""
+"""Receiving a deploy upload: a raw ZIP body, or a multipart form with the ZIP or a folder's
+files, streamed to disk with a limit."""
 
 from __future__ import annotations
 
 import asyncio
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,8 @@ async def _part_chunks(part: BodyPartReader) -> Any:
 
 
 async def receive_upload(request: web.Request, destination: Path, limit: int) -> ReceivedUpload:
-    """Write the uploaded archive to destination; fields are the other multipart fields."""
+    """Write the uploaded archive (or the folder's files, zipped) to destination; fields are
+    the other multipart fields."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     with destination.open("wb") as target:
@@ -77,19 +80,69 @@ async def receive_upload(request: web.Request, destination: Path, limit: int) ->
             error.status = 415
             raise error
         received: ReceivedUpload | None = None
+        folder = _Folder(target, limit)
         fields: dict[str, Any] = {}
-        async for part in _parts(request):
-            if part.name == "archive" and received is None:
-                received = ReceivedUpload(await _stream(_part_chunks(part), target, limit))
-            elif part.name in ("environment", "flags"):
-                text = (await part.read(decode=True))[:_MAX_FIELD].decode("utf-8", "replace")
-                fields[part.name] = text
-            else:
-                await part.release()
+        try:
+            async for part in _parts(request):
+                if part.name == "archive" and received is None and not folder.files:
+                    received = ReceivedUpload(await _stream(_part_chunks(part), target, limit))
+                elif part.name == "file" and part.filename and received is None:
+                    await folder.add(_form_file_name(part.filename), part)
+                elif part.name in ("environment", "flags"):
+                    text = (await part.read(decode=True))[:_MAX_FIELD].decode("utf-8", "replace")
+                    fields[part.name] = text
+                else:
+                    await part.release()
+        finally:
+            size = await folder.close()  # on a refusal too: the ZIP must not outlive its file
+        if folder.files:
+            received = ReceivedUpload(size)
     if received is None:
-        raise UploadError("the form has no 'archive' field", code="missing_archive")
+        raise UploadError(
+            "the form has no 'archive' field and no 'file' fields", code="missing_archive"
+        )
     received.fields = fields
     return received
+
+
+def _form_file_name(sent: str) -> str:
+    """A file name as the browser had it: the HTML standard's multipart encoding turns `"`, CR
+    and LF into %22, %0D and %0A, and leaves everything else (a `%` too) as it is."""
+    return sent.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+
+
+class _Folder:
+    """A folder sent as one multipart `file` part a file, its path as the part's filename,
+    written into a ZIP as it arrives: the archive then takes the ZIP upload's path and checks."""
+
+    def __init__(self, target: BinaryIO, limit: int) -> None:
+        self.target = target
+        self.zip: zipfile.ZipFile | None = None  # opened by the first file
+        self.files = 0
+        self.left = limit
+        self.limit = limit
+
+    async def add(self, path: str, part: BodyPartReader) -> None:
+        """Read one file (within what is left of the limit) and add it under its path."""
+        if not path.isprintable():  # zipfile would cut a name at a NUL, silently
+            raise UploadError(f"the file name {path!r} is not printable", code="invalid_file_name")
+        chunks = []
+        async for chunk in _part_chunks(part):
+            self.left -= len(chunk)
+            if self.left < 0:
+                raise _too_large(self.limit)
+            chunks.append(chunk)
+        # Stored, not deflated: the ZIP lives only until the build unpacks it.
+        self.zip = self.zip or zipfile.ZipFile(self.target, "w")
+        await asyncio.to_thread(self.zip.writestr, path, b"".join(chunks))
+        self.files += 1
+
+    async def close(self) -> int:
+        """Finish the ZIP, if a file came; its size."""
+        if self.zip is None:
+            return 0
+        await asyncio.to_thread(self.zip.close)
+        return self.target.tell()
 
 
 async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:

@@ -145,6 +145,61 @@ async def test_deploy_multipart_to_staging(
     assert not (deploy_settings.data_dir / "live" / "blog" / "production").exists()
 
 
+def _folder_form(files: dict[str, str | bytes]) -> FormData:
+    """A folder's files as a browser sends them (file names not percent-encoded)."""
+    form = FormData(quote_fields=False)
+    for path, content in files.items():
+        form.add_field("file", content, filename=path)
+    return form
+
+
+async def test_deploy_a_folder_as_multipart_files_goes_live_with_the_same_checks(
+    api: TestClient, headers: dict[str, str], deploy_settings: Settings
+) -> None:
+    files = {f"dist/{path}": content for path, content in site_files("folder").items()}
+    response = await api.post(
+        "/api/v1/sites/blog/deploys", data=_folder_form(files), headers=headers
+    )
+    assert response.status == 202, await response.text()
+    deploy = await wait_for(api, headers, (await response.json())["id"], {"live", "failed"})
+    assert deploy["status"] == "live", deploy
+    assert deploy["report"]["root"].startswith("single top-level folder"), deploy["report"]
+    site = deploy_settings.data_dir / "releases" / "blog" / deploy["id"] / "site"
+    assert b"Hello from release folder" in (site / "index.html").read_bytes()
+    assert (site / "assets" / "app.js").is_file()
+
+    refused = await api.post(
+        "/api/v1/sites/blog/deploys",
+        data=_folder_form({"index.html": "<p>ok</p>", "../evil.html": "<p>out</p>"}),
+        headers=headers,
+    )
+    assert refused.status == 422
+    body = await refused.json()
+    assert body["error"]["code"] == "archive_rejected"
+    assert [problem["entry"] for problem in body["error"]["details"]] == ["../evil.html"]
+
+    # A NUL in a file name (no browser sends one; RFC 2231's `filename*` can carry it).
+    raw = (
+        b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''a%00b.html"
+        b"\r\n\r\nx\r\n--b0undary--\r\n"
+    )
+    control = await api.post(
+        "/api/v1/sites/blog/deploys",
+        data=raw,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert (control.status, (await control.json())["error"]["code"]) == (400, "invalid_file_name")
+    limit = deploy_settings.max_upload_bytes
+    big = await api.post(
+        "/api/v1/sites/blog/deploys",
+        data=_folder_form({"index.html": "<p>ok</p>", "big.bin": b"x" * (limit + 1)}),
+        headers=headers,
+    )
+    assert big.status == 413
+    history = await (await api.get("/api/v1/sites/blog/deploys", headers=headers)).json()
+    assert len(history["deploys"]) == 1  # the refused ones left nothing
+
+
 async def test_deploy_site_name_of_55_has_no_staging_host_and_refuses_staging_deploys(
     api: TestClient, headers: dict[str, str], deploy_settings: Settings
 ) -> None:

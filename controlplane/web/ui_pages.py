@@ -14,7 +14,7 @@ from aiohttp import web
 from controlplane.errors import NotFound, RateLimited, WharfError
 from controlplane.models import Deploy, UploadForm, User
 from controlplane.names import site_hosts
-from controlplane.web import ui_account, ui_domains
+from controlplane.web import ui_account, ui_domains, ui_gates, ui_tls
 from controlplane.web.inputs import read_form
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
@@ -304,6 +304,7 @@ ROUTES: Routes = (
 
 def add_ui_routes(app: web.Application, static: Any) -> None:
     """Register the UI's pages and its /static/ files."""
-    for method, path, handler in ROUTES + ui_domains.ROUTES + ui_account.ROUTES:
+    screens = ROUTES + ui_domains.ROUTES + ui_gates.ROUTES + ui_tls.ROUTES + ui_account.ROUTES
+    for method, path, handler in screens:
         app.router.add_route(method, path, showing_not_found(handler))
     app.router.add_static("/static/", static, name="static", append_version=True)

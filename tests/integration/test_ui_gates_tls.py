@@ -223,6 +223,7 @@ async def test_ui_tls_upload_shows_expiry_and_fingerprint_never_the_key(
     await expect(domain.locator(".badge")).to_have_text("HTTPS")
     expiry = parsed.not_valid_after_utc.strftime("%Y-%m-%d")
     await expect(domain.get_by_text(expiry)).to_be_visible()
+    await expect(domain.get_by_text(f"SHA-256 {shown}")).to_be_visible()
     content = await page.content()
     assert "PRIVATE KEY" not in content and key.splitlines()[1] not in content
     assert tls["domains"][0]["certificate"]["not_after"].startswith(expiry)

@@ -15,7 +15,7 @@ from controlplane.deploys.build_flags import CATALOGUE
 from controlplane.errors import NotFound, RateLimited, WharfError
 from controlplane.models import Deploy, Site, UploadForm, User
 from controlplane.names import preview_host, site_hosts
-from controlplane.web import ui_account, ui_domains
+from controlplane.web import ui_account, ui_domains, ui_gates, ui_tls
 from controlplane.web.inputs import read_form
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
@@ -365,7 +365,7 @@ ROUTES: Routes = (
 
 def all_routes() -> Routes:
     """Every screen's routes."""
-    return ROUTES + ui_domains.ROUTES + ui_account.ROUTES
+    return ROUTES + ui_domains.ROUTES + ui_gates.ROUTES + ui_tls.ROUTES + ui_account.ROUTES
 
 
 def add_ui_routes(app: web.Application, static: Any) -> None:

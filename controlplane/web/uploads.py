@@ -84,7 +84,7 @@ async def receive_upload(request: web.Request, destination: Path, limit: int) ->
         fields: dict[str, Any] = {}
         try:
             async for part in _parts(request):
-                if part.name == "archive" and received is None and not folder.files:
+                if part.name == "archive" and received is None and not folder.count:
                     received = ReceivedUpload(await _stream(_part_chunks(part), target, limit))
                 elif part.name == "file" and part.filename and received is None:
                     await folder.add(_form_file_name(part.filename), part)
@@ -95,7 +95,7 @@ async def receive_upload(request: web.Request, destination: Path, limit: int) ->
                     await part.release()
         finally:
             size = await folder.close()  # on a refusal too: the ZIP must not outlive its file
-        if folder.files:
+        if folder.count:
             received = ReceivedUpload(size)
     if received is None:
         raise UploadError(
@@ -118,7 +118,7 @@ class _Folder:
     def __init__(self, target: BinaryIO, limit: int) -> None:
         self.target = target
         self.zip: zipfile.ZipFile | None = None  # opened by the first file
-        self.files = 0
+        self.count = 0
         self.left = limit
         self.limit = limit
 
@@ -135,7 +135,7 @@ class _Folder:
         # Stored, not deflated: the ZIP lives only until the build unpacks it.
         self.zip = self.zip or zipfile.ZipFile(self.target, "w")
         await asyncio.to_thread(self.zip.writestr, path, b"".join(chunks))
-        self.files += 1
+        self.count += 1
 
     async def close(self) -> int:
         """Finish the ZIP, if a file came; its size."""

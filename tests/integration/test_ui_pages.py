@@ -167,6 +167,7 @@ async def test_ui_a_member_gets_404_on_every_screen_of_another_members_site(
     await _sign_in(ui, "member@example.test", "member-password-1")
 
     values = {"site": "blog", "deploy": accepted["id"], "hostname": "www.example.test"}
+    values["environment"] = "staging"
     walked = 0
     for method, path, _ in ui_pages.all_routes():
         if "{site}" not in path:

@@ -27,19 +27,25 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 
 @contextlib.asynccontextmanager
 async def control_plane(
-    data_dir: Path, database_url: str, listen: tuple[str, int], log: Path, **options: str
+    data_dir: Path,
+    database_url: str,
+    listen: tuple[str, int],
+    log: Path,
+    command: str = "serve",
+    **options: str,
 ) -> AsyncIterator[str]:
-    """`wharf serve` (no Traefik of its own) with the admin of ADMIN; yields its URL once it
-    printed it, and stops it on exit. options are more command-line flags (log_level=...)."""
+    """`wharf serve` (no Traefik of its own) with the admin of ADMIN, or with command "up" the
+    whole stack (edge and Traefik too); yields its URL once it printed it, and stops it on exit.
+    options are more command-line flags (log_level=...)."""
     host, port = listen
+    options = {"traefik": "false", **options} if command == "serve" else options
     argv = [
-        sys.executable, "-m", "controlplane.cli", "serve",
+        sys.executable, "-m", "controlplane.cli", command,
         "--data-dir", str(data_dir),
         "--database-url", database_url,
         "--listen", f"{host}:{port}",
         "--admin-email", ADMIN["email"],
         "--admin-password", ADMIN["password"],
-        "--traefik", "false",
         "--log-level", "warning",
     ]  # fmt: skip
     for name, value in options.items():
@@ -51,7 +57,7 @@ async def control_plane(
         )
     try:
         assert process.stdout is not None
-        while line := await asyncio.wait_for(process.stdout.readline(), 30):
+        while line := await asyncio.wait_for(process.stdout.readline(), 60):
             if b"Wharf is running" in line:
                 break
         else:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from controlplane.config import Settings
 from controlplane.traefik.dynamic_file import FILE_NAME
 from controlplane.traefik.render import VERSION_MIDDLEWARE
-from tests.conftest import make_member
+from tests.conftest import make_member, routed
 
 GATE_URL = "/api/v1/sites/blog/gate"
 PASSWORD = "visitor-password-1"
@@ -221,6 +221,7 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
 async def test_gates_api_refuses_bad_input(
     client: TestClient, owner: dict[str, str], settings: Settings
 ) -> None:
+    await routed(client)  # the site's own routing change is written: only a refusal could follow
     before = (settings.traefik_watched_dir / FILE_NAME).read_text()
     for body, code in BAD_INPUT:
         response = await client.put(GATE_URL, json=body, headers=owner)

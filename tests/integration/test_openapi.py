@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from controlplane.config import Settings
 from controlplane.secrets import Secret
 from controlplane.web.app import create_app
-from controlplane.web.ui_pages import UI_ROUTES
+from controlplane.web.ui_pages import all_routes
 
 
 async def test_openapi_lists_every_route(client: TestClient) -> None:
@@ -22,7 +22,7 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
     }
     app: web.Application = client.app
     # The admin UI's pages and its static files are HTML for people, not the API.
-    pages = {(method, path) for method, path, _ in UI_ROUTES} | {("GET", "/static")}
+    pages = {(method, path) for method, path, _ in all_routes()} | {("GET", "/static")}
     served = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()

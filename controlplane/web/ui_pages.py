@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from controlplane.errors import NotFound, RateLimited, WharfError
+from controlplane.errors import Forbidden, NotFound, RateLimited, WharfError
 from controlplane.models import Deploy, UploadForm, User
 from controlplane.names import site_hosts
-from controlplane.web import ui_account, ui_domains
+from controlplane.web import ui_account, ui_admin, ui_domains, ui_theme
 from controlplane.web.inputs import read_form
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
@@ -65,6 +65,10 @@ async def sign_in(request: web.Request) -> web.Response:
         response = ui_page(request, "sign_in.html", context, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    except Forbidden:  # the right password of a disabled account
+        error = "This account is disabled. An admin of this Wharf can enable it again."
+        context = {"next": next_path, "error": error, "email": email}
+        return ui_page(request, "sign_in.html", context, 403)
     except WharfError:
         error = "That email and password do not match an account. Check both and try again."
         context = {"next": next_path, "error": error, "email": email}
@@ -302,8 +306,14 @@ ROUTES: Routes = (
 )
 
 
+# Every screen's routes.
+UI_ROUTES: Routes = (
+    ROUTES + ui_domains.ROUTES + ui_account.ROUTES + ui_admin.ROUTES + ui_theme.ROUTES
+)
+
+
 def add_ui_routes(app: web.Application, static: Any) -> None:
     """Register the UI's pages and its /static/ files."""
-    for method, path, handler in ROUTES + ui_domains.ROUTES + ui_account.ROUTES:
+    for method, path, handler in UI_ROUTES:
         app.router.add_route(method, path, showing_not_found(handler))
     app.router.add_static("/static/", static, name="static", append_version=True)

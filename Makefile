@@ -81,3 +81,8 @@ openapi: $(VENV)/.installed-test
 	$(BIN)/python -c "import json; from controlplane.web.openapi import build_openapi; \
 		from controlplane.web.routes import ENDPOINTS; \
 		print(json.dumps(build_openapi(ENDPOINTS), indent=2, sort_keys=True))" > docs/openapi.json
+
+# The edge's copies of the visitor-facing stylesheets (it serves no control-plane files).
+.PHONY: edge-css
+edge-css:
+	cp templates/static/tokens.css templates/static/visitor.css edge/static/

@@ -18,11 +18,17 @@ class User:
     email: str
     role: Role
     created_at: datetime
+    disabled_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
         """Whether this user may act on every site and manage users."""
         return self.role == "admin"
+
+    @property
+    def disabled(self) -> bool:
+        """Whether an admin disabled this account (no sign-in, no tokens, no sessions)."""
+        return self.disabled_at is not None
 
 
 @dataclass(frozen=True)

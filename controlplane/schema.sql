@@ -276,7 +276,8 @@ CREATE TABLE users (
     email text NOT NULL,
     password_hash text NOT NULL,
     role text NOT NULL,
-    created_at timestamp with time zone NOT NULL DEFAULT now()
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    disabled_at timestamp with time zone
 );
 ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE users ADD CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['admin'::text, 'member'::text])));

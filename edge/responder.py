@@ -10,6 +10,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
+from edge import own_pages as pages
 from edge.hosts import BadHost, HostMap, Target
 from edge.release_cache import (
     FileInfo,
@@ -84,6 +85,14 @@ class EdgeConfig:
 
     data_dir: Path
     base_domain: str
+
+
+def nothing_here(request: Request, line: str, title: str, text: str, site: str = "-") -> Response:
+    """A 404 of the edge's own: a short page for a browser, the line of text for anyone else."""
+    if not pages.wants_html(request.headers.get("accept", "")):
+        return plain(404, line, site=site)
+    headers, body = pages.page(title, text)
+    return Response(404, headers, body, site=site)
 
 
 def plain(status: int, text: str, deploy: str = "none", site: str = "-") -> Response:
@@ -179,6 +188,7 @@ class Responder:
             request.method,
             request.target,
             request.headers.get("accept-encoding", ""),
+            pages.wants_html(request.headers.get("accept", "")),  # the edge's own 404 pages
         )
 
     def handle(self, request: Request, routed: Routed | None = None) -> Response:
@@ -197,10 +207,13 @@ class Responder:
         if raw_path.startswith(CHALLENGE_PREFIX):
             return self._token("challenges", raw_path[len(CHALLENGE_PREFIX) :])
         if target is None:
-            return plain(404, "no site here")
+            text = f"Nothing is published at {host}. Check the address."
+            return nothing_here(request, "no site here", "No site here", text)
         release = self.cache.release(root) if root is not None else None
         if release is None:
-            return plain(404, "this site has nothing published", site=target.site)
+            line, title = "this site has nothing published", f"{target.site}: nothing published yet"
+            text = "This site exists, but none of its deploys is live. Its owner can publish one."
+            return nothing_here(request, line, title, text, target.site)
         try:
             path = decode_path(raw_path)
         except BadPath:

@@ -33,6 +33,7 @@ _REASONS = {
 # Only these request headers matter to the rules; the rest are not even stored.
 _WANTED = {
     b"host",
+    b"accept",  # HTML or text for the edge's own 404s
     b"accept-encoding",
     b"if-none-match",
     b"if-modified-since",

@@ -17,6 +17,14 @@ SESSION_IDLE_SECONDS = 90 * 60
 SESSION_MAX_SECONDS = 7 * 24 * 3600
 
 
+def _refuse_disabled(user: User) -> None:
+    """Forbidden for a disabled account (said only once the password was right)."""
+    if user.disabled:
+        raise Forbidden(
+            "this account is disabled; an admin can enable it again", code="account_disabled"
+        )
+
+
 class Accounts:
     """Account operations; every method that acts for someone takes the acting user."""
 
@@ -45,6 +53,7 @@ class Accounts:
         if checked is None:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
         user, password_hash = checked
+        _refuse_disabled(user)
         if credentials.needs_rehash(password_hash):
             await self.store.set_password_hash(user.id, await credentials.hash_password(password))
         return credentials.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
@@ -58,6 +67,7 @@ class Accounts:
         )
         if checked is None:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
+        _refuse_disabled(checked[0])
         token, token_hash = credentials.new_session_token()
         await self.store.create_ui_session(checked[0].id, token_hash)
         return token
@@ -120,11 +130,13 @@ class Accounts:
             user = await self.store.user_for_token_hash(credentials.hash_api_token(bearer))
             if user is None:
                 raise Unauthorized("the API token is not valid", code="invalid_token")
-            return user
-        user_id = credentials.read_access_token(bearer, self.signing_key)
-        user = await self.store.get_user(user_id)
-        if user is None:
-            raise Unauthorized("the access token is not valid", code="invalid_token")
+        else:
+            user_id = credentials.read_access_token(bearer, self.signing_key)
+            user = await self.store.get_user(user_id)
+            if user is None:
+                raise Unauthorized("the access token is not valid", code="invalid_token")
+        if user.disabled:
+            raise Unauthorized("this account is disabled", code="account_disabled")
         return user
 
     @staticmethod
@@ -148,6 +160,22 @@ class Accounts:
         """Every user; admins only."""
         self.require_admin(actor)
         return await self.store.list_users()
+
+    async def update_user(
+        self, actor: User, user_id: int, *, role: object = None, disabled: object = None
+    ) -> User:
+        """Change a user's role and/or disable or enable them (None: unchanged); admins only.
+        Disabling ends their sessions; Conflict when no enabled admin would be left."""
+        self.require_admin(actor)
+        if role is not None and role not in ROLES:
+            raise Invalid("role is 'admin' or 'member'", code="invalid_role")
+        if disabled is not None and not isinstance(disabled, bool):
+            raise Invalid("disabled is true or false", code="invalid_disabled")
+        checked_role: Role | None = "admin" if role == "admin" else "member" if role else None
+        user = await self.store.change_user(user_id, role=checked_role, disabled=disabled)
+        if user is None:
+            raise NotFound("no such user", code="user_not_found")
+        return user
 
     async def has_users(self) -> bool:
         """Whether any account exists yet."""

@@ -28,7 +28,7 @@ from controlplane.store.tls_sql import TlsQueries
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
 
-_USER_COLUMNS = "id, email, role, created_at"
+_USER_COLUMNS = "id, email, role, created_at, disabled_at"
 _TOKEN_COLUMNS = "id, user_id, name, created_at, last_used_at"
 
 
@@ -89,6 +89,38 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         row = await self._one(
             f"SELECT {_USER_COLUMNS} FROM users WHERE id = %(id)s", {"id": user_id}
         )
+        return User(**row) if row else None
+
+    async def change_user(
+        self, user_id: int, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User | None:
+        """Set a user's role and/or disabled state (None: unchanged), in one transaction;
+        disabling ends their UI sessions. None when there is no such user; Conflict when it
+        would leave no enabled admin."""
+        async with self._cursor(transaction=True) as cur:
+            # Locking every enabled admin row serialises two admins demoting each other at
+            # once: the second sees the first's change and is refused.
+            await cur.execute(
+                "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL"
+                " ORDER BY id FOR UPDATE"
+            )
+            admins = [row["id"] for row in await cur.fetchall()]
+            leaves = role == "member" or disabled is True
+            if leaves and admins == [user_id]:
+                raise Conflict(
+                    "that would leave no admin who can sign in; make another user an admin first",
+                    code="last_admin",
+                )
+            await cur.execute(
+                f"UPDATE users SET role = coalesce(%(role)s, role),"
+                f" disabled_at = CASE WHEN %(disabled)s::boolean IS NULL THEN disabled_at"
+                f" WHEN %(disabled)s::boolean THEN coalesce(disabled_at, now()) END"
+                f" WHERE id = %(id)s RETURNING {_USER_COLUMNS}",
+                {"role": role, "disabled": disabled, "id": user_id},
+            )
+            row = await cur.fetchone()
+            if row is not None and disabled:
+                await cur.execute("DELETE FROM ui_sessions WHERE user_id = %(u)s", {"u": user_id})
         return User(**row) if row else None
 
     async def list_users(self) -> list[User]:
@@ -155,7 +187,8 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
             f" AND last_seen_at > now() - make_interval(secs => %(idle)s)"
             f" AND created_at > now() - make_interval(secs => %(max)s)"
             f" RETURNING user_id)"
-            f" SELECT {_USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM seen)",
+            f" SELECT {_USER_COLUMNS} FROM users"
+            f" WHERE id = (SELECT user_id FROM seen) AND disabled_at IS NULL",
             {"h": token_hash, "idle": idle_seconds, "max": max_seconds},
         )
         return User(**row) if row else None

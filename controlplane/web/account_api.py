@@ -25,6 +25,7 @@ def user_json(user: User) -> dict[str, Any]:
         "email": user.email,
         "role": user.role,
         "created_at": user.created_at.isoformat(),
+        "disabled": user.disabled,
     }
 
 
@@ -82,6 +83,19 @@ async def create_user(request: web.Request) -> web.Response:
     return web.json_response(user_json(user), status=201)
 
 
+async def update_user(request: web.Request) -> web.Response:
+    """Change a user's role, or disable or enable them (admins only)."""
+    actor = await current_user(request)
+    services(request).accounts.require_admin(actor)
+    body = await read_json_object(request)
+    raw_id = request.match_info["user_id"]
+    user_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() else -1  # no such user
+    user = await services(request).accounts.update_user(
+        actor, user_id, role=body.get("role"), disabled=body.get("disabled")
+    )
+    return web.json_response(user_json(user))
+
+
 async def create_token(request: web.Request) -> web.Response:
     """Create an API token; its text is in this answer and nowhere else, ever."""
     actor = await current_user(request)
@@ -127,6 +141,15 @@ _NEW_USER = {
         "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
         "role": {"type": "string", "enum": ["admin", "member"], "default": "member"},
     },
+}
+
+_USER_CHANGE = {
+    "type": "object",
+    "properties": {
+        "role": {"type": "string", "enum": ["admin", "member"]},
+        "disabled": {"type": "boolean"},
+    },
+    "examples": [{"disabled": True}, {"role": "admin"}],
 }
 
 _PASSWORD_CHANGE = {
@@ -183,6 +206,20 @@ ACCOUNT_ENDPOINTS: tuple[Endpoint, ...] = (
         201,
         _NEW_USER,
         {409: "exists"},
+        response=schemas.USER,
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/users/{user_id}",
+        update_user,
+        "Change a user's role, or disable or enable them",
+        "admin",
+        request_body=_USER_CHANGE,
+        responses={
+            404: "no such user",
+            409: "no enabled admin would be left",
+            422: "bad role or disabled",
+        },
         response=schemas.USER,
     ),
     Endpoint(

@@ -80,7 +80,9 @@ def routed(schema: Schema) -> Schema:
 
 HEALTH = record(status=STRING, database=STRING)
 LOGIN = record(access_token=STRING, token_type=enum("Bearer"), expires_in=INTEGER)
-USER = record(id=INTEGER, email=STRING, role=enum(*get_args(Role)), created_at=TIME)
+USER = record(
+    id=INTEGER, email=STRING, role=enum(*get_args(Role)), created_at=TIME, disabled=BOOLEAN
+)
 TOKEN = record(id=INTEGER, name=STRING, created_at=TIME, last_used_at=TIME_OR_NULL)
 NEW_TOKEN = with_properties(TOKEN, token=STRING)
 

@@ -1,5 +1,5 @@
 """What every admin UI page shares: rendering with the UI's headers, redirects, the signed-in
-user, and answering a service's NotFound with the UI's 404 page."""
+user, the theme, and answering a service's NotFound with the UI's 404 page."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from controlplane.errors import NotFound
 from controlplane.models import User
 from controlplane.web.pages import page
 from controlplane.web.ui_session import UI_HEADERS, ui_user
+from controlplane.web.ui_theme import theme_of
 
 # A screen's routes: (method, path, handler).
 Routes = tuple[tuple[str, str, Any], ...]
@@ -22,7 +23,8 @@ def ui_page(
     request: web.Request, name: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
     """A UI page with the UI's security headers."""
-    response = page(request, name, {"user": None, **context}, status)
+    shared = {"user": None, "theme": theme_of(request), "here": request.path_qs}
+    response = page(request, name, {**shared, **context}, status)
     response.headers.update(UI_HEADERS)
     return response
 

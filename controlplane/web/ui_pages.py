@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.deploys.build_flags import CATALOGUE
-from controlplane.errors import NotFound, RateLimited, WharfError
+from controlplane.errors import Forbidden, NotFound, RateLimited, WharfError
 from controlplane.models import Deploy, Site, UploadForm, User
 from controlplane.names import preview_host, site_hosts
-from controlplane.web import ui_account, ui_domains, ui_gates, ui_tls
+from controlplane.web import ui_account, ui_admin, ui_domains, ui_gates, ui_theme, ui_tls
 from controlplane.web.inputs import read_form
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
@@ -67,6 +67,10 @@ async def sign_in(request: web.Request) -> web.Response:
         response = ui_page(request, "sign_in.html", context, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    except Forbidden:  # the right password of a disabled account
+        error = "This account is disabled. An admin of this Wharf can enable it again."
+        context = {"next": next_path, "error": error, "email": email}
+        return ui_page(request, "sign_in.html", context, 403)
     except WharfError:
         error = "That email and password do not match an account. Check both and try again."
         context = {"next": next_path, "error": error, "email": email}
@@ -365,7 +369,15 @@ ROUTES: Routes = (
 
 def all_routes() -> Routes:
     """Every screen's routes."""
-    return ROUTES + ui_domains.ROUTES + ui_gates.ROUTES + ui_tls.ROUTES + ui_account.ROUTES
+    return (
+        ROUTES
+        + ui_domains.ROUTES
+        + ui_gates.ROUTES
+        + ui_tls.ROUTES
+        + ui_account.ROUTES
+        + ui_admin.ROUTES
+        + ui_theme.ROUTES
+    )
 
 
 def add_ui_routes(app: web.Application, static: Any) -> None:

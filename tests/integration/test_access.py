@@ -15,6 +15,7 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
         '{"email": "x@y.test", "password": "12345678"}',
         403,
     ),
+    ("PATCH", "/api/v1/users/{user_id}"): ("/api/v1/users/1", '{"role": "member"}', 403),
     ("GET", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", None, 404),
     ("DELETE", "/api/v1/sites/{site}"): ("/api/v1/sites/owned", None, 404),
     ("DELETE", "/api/v1/tokens/{token_id}"): ("/api/v1/tokens/{token_id}", None, 404),
@@ -154,7 +155,11 @@ async def test_access_every_non_public_endpoint_needs_a_token(client: TestClient
         if endpoint.access == "public":
             continue
         path = endpoint.path.format(
-            site="owned", token_id="1", deploy="000000000000", hostname="www.owned.test"
+            site="owned",
+            token_id="1",
+            user_id="1",
+            deploy="000000000000",
+            hostname="www.owned.test",
         )
         response = await client.request(endpoint.method, path, json={})
         assert response.status == 401, (endpoint.method, path)

@@ -174,6 +174,23 @@ async def test_edge_unknown_host_is_a_plain_404(served: Edged, host: str) -> Non
     assert b"Hello" not in answer.body
 
 
+async def test_edge_own_404s_are_pages_on_the_tokens_for_a_browser(served: Edged) -> None:
+    browser = "text/html,*/*;q=0.8"
+    answer = await served.get("/", host="example.org", Accept=browser)
+    assert answer.status == 404
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert b"<h1>No site here</h1>" in answer.body and b"example.org" in answer.body
+    assert b"--bg:" in answer.body and b"prefers-color-scheme: dark" in answer.body
+    # A site's name with nothing live under it says so, in the same style.
+    empty = await served.get("/", host="nosuch.localhost", Accept=browser)
+    assert empty.status == 404 and b"nothing published yet</h1>" in empty.body
+    # The inline style is allowed by its hash, and nothing else is.
+    policy = answer.headers["Content-Security-Policy"]
+    assert policy.startswith("default-src 'none'; style-src 'sha256-")
+    # curl (no Accept: text/html) still gets the one line.
+    assert (await served.get("/", host="example.org")).body == b"no site here\n"
+
+
 @pytest.mark.parametrize("host", ["under_score.localhost", "blog..localhost", "blog.localhost:x"])
 async def test_edge_bad_host_is_400(served: Edged, host: str) -> None:
     answer = await served.get("/", host=host)

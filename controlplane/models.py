@@ -72,6 +72,9 @@ class SiteSummary:
     site: Site
     live_deploy: str | None
     live_since: datetime | None
+    domains: int = 0  # its custom domains
+    tls_errors: int = 0  # of them, those whose last certificate order failed
+    tls_expires: datetime | None = None  # the soonest expiry of a certificate of its own
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,13 @@ class Deploys:
         current = await self.store.get_deploy(deploy.site_id, deploy.id)
         return current is not None and current.status == deploy.status
 
+    async def served_files(
+        self, actor: User, site_name: str, deploy_id: str
+    ) -> list[tuple[str, int]]:
+        """(path, size) of each file the deploy serves; none before its build or after pruning."""
+        _, deploy = await self._site_and_deploy(actor, site_name, deploy_id)
+        return await asyncio.to_thread(self.files.manifest_files, deploy.site_name, deploy.id)
+
     async def log(self, actor: User, site_name: str, deploy_id: str) -> list[LogLine]:
         """A deploy's build log."""
         _, deploy = await self._site_and_deploy(actor, site_name, deploy_id)

@@ -131,6 +131,16 @@ class ReleaseFiles:
             return False
         return True
 
+    def manifest_files(self, site: str, deploy_id: str) -> list[tuple[str, int]]:
+        """(path, size) of every file a release serves, by path; none when it is not there."""
+        try:
+            manifest = json.loads(
+                (self.release_path(site, deploy_id) / "manifest.json").read_text()
+            )
+            return sorted((entry["path"], entry["size"]) for entry in manifest["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
     def live_environments_of(self, site: str, deploy_id: str) -> list[str]:
         """The environments whose live symlink names this deploy."""
         return [env for env in ENVIRONMENTS if self.live_deploy(site, env) == deploy_id]

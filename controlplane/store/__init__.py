@@ -237,18 +237,23 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         params = {"o": owner_id, "q": pattern, "n": limit, "off": offset}
         columns = ", ".join(f"s.{column.strip()}" for column in SITE_COLUMNS.split(","))
         rows = await self._all(
-            f"SELECT {columns}, live.id AS live_deploy, live.published_at AS live_since"
+            f"SELECT {columns}, live.id AS live_deploy, live.published_at AS live_since,"
+            " (SELECT count(*) FROM domains dm WHERE dm.site_id = s.id) AS domains,"
+            " (SELECT count(*) FROM domains dm WHERE dm.site_id = s.id"
+            "   AND dm.tls_error IS NOT NULL) AS tls_errors,"
+            " (SELECT min(c.not_after) FROM certificates c WHERE c.site_id = s.id"
+            "   OR c.domain_id IN (SELECT id FROM domains WHERE site_id = s.id)) AS tls_expires"
             " FROM sites s LEFT JOIN deploys live ON live.site_id = s.id"
             " AND live.environment = 'production' AND live.status = 'live'"
             f" WHERE {where} ORDER BY s.name LIMIT %(n)s OFFSET %(off)s",
             params,
         )
         counted = await self._one(f"SELECT count(*) AS total FROM sites s WHERE {where}", params)
+        extra = ("live_deploy", "live_since", "domains", "tls_errors", "tls_expires")
         summaries = [
             SiteSummary(
-                Site(**{k: v for k, v in row.items() if k not in ("live_deploy", "live_since")}),
-                row["live_deploy"],
-                row["live_since"],
+                Site(**{k: v for k, v in row.items() if k not in extra}),
+                *(row[key] for key in extra),
             )
             for row in rows
         ]

@@ -6,6 +6,7 @@ a form that POSTs and redirects, so nothing needs JavaScript."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from controlplane.deploys.build_flags import CATALOGUE
 from controlplane.errors import Forbidden, NotFound, RateLimited, WharfError
-from controlplane.models import Deploy, Site, UploadForm, User
+from controlplane.models import Deploy, Site, SiteTlsView, UploadForm, User
 from controlplane.names import preview_host, site_hosts
 from controlplane.web import ui_account, ui_admin, ui_domains, ui_gates, ui_theme, ui_tls
 from controlplane.web.inputs import read_form
@@ -28,6 +29,7 @@ from controlplane.web.ui_common import (
     ui_page,
 )
 from controlplane.web.ui_session import COOKIE, UI_HEADERS, set_session_cookie, ui_user
+from controlplane.web.ui_tls import status_view
 from controlplane.web.uploads import receive_upload
 
 
@@ -114,6 +116,8 @@ async def _sites(
         "user": user,
         "sites": views,
         "listing": listing,
+        "routing": await services(request).routing.report(),
+        "now": datetime.now(UTC),
         "q": search,
         "error": None,
         "name": "",
@@ -154,11 +158,32 @@ async def site_page(request: web.Request) -> web.Response:
         "site": site,
         "urls": _site_urls(request, site.name),
         "history": history,
+        "previews": {deploy.id: _preview_url(request, deploy) for deploy in history.deploys},
         "before": before,
         "live": await services(request).deploys.live(user, name),
         "published": request.query.get("published"),
+        "routing": await services(request).routing.site(site.name),
+        "tls": _tls_health(await services(request).tls.site(user, name)),
     }
     return ui_page(request, "site.html", context)
+
+
+def _tls_health(view: SiteTlsView) -> dict[str, Any]:
+    """The site's own hosts' TLS, and how many of its custom domains are not on HTTPS."""
+    domains = [status_view(status) for status in view.domains]
+    return {
+        "own": status_view(view.base),
+        "domains": len(domains),
+        "troubled": [d for d in domains if d["tone"] in ("bad", "warn")],
+    }
+
+
+def _preview_url(request: web.Request, deploy: Deploy) -> str | None:
+    """The deploy's own URL while its files are there (none for a name too long for one)."""
+    if deploy.status not in ("ready", "live", "superseded") or deploy.pruned_at:
+        return None
+    host = preview_host(deploy.id, deploy.site_name, request.app[SETTINGS].base_domain)
+    return site_urls(request, {"preview": host})["preview"]
 
 
 async def _deploy(request: web.Request, user: User) -> Deploy:
@@ -295,6 +320,8 @@ async def delete_site(request: web.Request) -> web.Response:
     return redirect(f"/sites?deleted={name}")
 
 
+# How many of a deploy's files its page lists (the rest are counted).
+FILES_SHOWN = 200
 # How often the live log looks for new lines while a deploy builds.
 LOG_POLL_SECONDS = 0.5
 
@@ -305,15 +332,16 @@ async def deploy_page(request: web.Request) -> web.Response:
     deploy = await _deploy(request, user)
     lines = await services(request).deploys.log(user, deploy.site_name, deploy.id)
     problems = deploy.report.get("archive") or deploy.report.get("rules", {}).get("problems") or []
-    preview = preview_host(deploy.id, deploy.site_name, request.app[SETTINGS].base_domain)
     context = {
         "user": user,
         "deploy": deploy,
-        "preview": site_urls(request, {"preview": preview})["preview"],
+        "preview": _preview_url(request, deploy),
         "notice": request.query.get("notice"),
         "lines": lines,
         "building": not await services(request).deploys.settled(deploy),
         "problems": problems,
+        "files": await services(request).deploys.served_files(user, deploy.site_name, deploy.id),
+        "files_shown": FILES_SHOWN,
     }
     return ui_page(request, "deploy.html", context)
 

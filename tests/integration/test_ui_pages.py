@@ -15,7 +15,7 @@ from controlplane.config import Settings
 from controlplane.web import ui_pages
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, routed
 from tests.integration.test_deploys import upload, wait_for
 from tests.sites import site_files, zip_bytes
 
@@ -92,6 +92,7 @@ async def test_ui_deploy_history_pages_and_shows_who_and_size(
     newest = await (await ui.get("/sites/blog")).text()
     assert ids[2] in newest and ids[1] in newest and f"/deploys/{ids[0]}" not in newest
     assert ADMIN_EMAIL in newest and " kB" in newest  # who uploaded it, and its size
+    assert f'href="http://{ids[1]}--blog.localhost:8080/"' in newest  # each one's preview
     older = re.search(r'href="(/sites/blog\?before=[^"]+)"', newest)
     assert older is not None
     page = await (await ui.get(older.group(1))).text()
@@ -99,6 +100,32 @@ async def test_ui_deploy_history_pages_and_shows_who_and_size(
     # The live deploy is shown LIVE at the top even when it is not on the page listed.
     assert f'LIVE</span> <span class="mono">{ids[2]}' in page
     assert "Older deploys" not in page and "Newest deploys" in page
+
+
+async def test_ui_health_routing_tls_and_what_a_build_found(ui: TestClient) -> None:
+    headers = await _api_headers(ui)
+    accepted = await upload(ui, headers, zip_bytes(site_files("1")))
+    await wait_for(ui, headers, accepted["id"], {"live"})
+    await _post(ui, "/sites/blog/domains", {"hostname": "www.example.test"})
+    verified = await ui.post(
+        "/api/v1/sites/blog/domains/www.example.test/verify",
+        json={"method": "admin"},
+        headers=headers,
+    )
+    assert verified.status == 200, await verified.text()
+    await routed(ui)
+
+    sites = _text(await (await ui.get("/sites")).text())
+    assert "ROUTED Traefik has loaded every change" in sites
+    assert "nothing published" not in sites and accepted["id"] in sites
+    site = _text(await (await ui.get("/sites/blog")).text())
+    assert "Routing UNCHECKED" in site  # no Traefik API in this test to confirm it
+    assert "TLS HTTP ONLY" in site and "1 custom domain, all fine" in site
+
+    deploy = _text(await (await ui.get(f"/sites/blog/deploys/{accepted['id']}")).text())
+    assert "_redirects 2 rules _headers 1 rule" in deploy
+    assert "6 files served" not in deploy  # _redirects and _headers are rules, not files
+    assert "4 files served" in deploy and "assets/app.js" in deploy
 
 
 async def test_ui_pin_and_unpin_a_deploy(ui: TestClient) -> None:
@@ -182,3 +209,20 @@ async def test_ui_a_member_gets_404_on_every_screen_of_another_members_site(
         walked += 1
     assert walked >= 15
     assert "blog" not in _text(await (await ui.get("/sites")).text())
+
+
+async def test_ui_every_screen_opens_by_its_url_with_breadcrumbs(ui: TestClient) -> None:
+    headers = await _api_headers(ui)
+    accepted = await upload(ui, headers, zip_bytes(site_files("1")))
+    await wait_for(ui, headers, accepted["id"], {"live"})
+    values = {"site": "blog", "deploy": accepted["id"], "hostname": "www.example.test"}
+    screens = [
+        re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], path)
+        for method, path, _ in ui_pages.all_routes()
+        if method == "GET" and not path.endswith("/log") and path not in ("/", "/sign-in")
+    ]
+    assert len(screens) >= 12
+    for url in screens:
+        response = await ui.get(url, allow_redirects=False)
+        assert response.status == 200, url
+        assert 'aria-label="Breadcrumbs"' in await response.text(), url

@@ -108,3 +108,22 @@ def validate_password(password: object) -> str:
     if "\x00" in password:
         raise Invalid("a password may not contain a NUL character", code="invalid_password")
     return password
+
+
+# The longest path a login or a form may send the browser back to.
+MAX_NEXT = 2048
+
+
+def safe_next(raw: object, default: str = "/") -> str:
+    """A path on the same host to go back to: `/…`, never `//host`, `/\\host`, a control
+    character (browsers drop tabs, so `/<TAB>/host` is `//host`) or a URL; else default."""
+    if (
+        not isinstance(raw, str)
+        or not raw.startswith("/")
+        or raw.startswith("//")
+        or len(raw) > MAX_NEXT
+        or "\\" in raw
+        or any(ord(char) < 0x21 or ord(char) == 0x7F for char in raw)
+    ):
+        return default
+    return raw

@@ -16,7 +16,8 @@ import aiohttp
 from aiohttp import web
 
 from controlplane.accounts.first_admin import ensure_first_admin
-from controlplane.cli import api_client
+from controlplane.cli import account_commands, api_client, site_commands
+from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.errors import WharfError
 from controlplane.logs import configure_logging
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback = commands.add_parser("rollback", parents=[client], help="go back to a deploy")
     rollback.add_argument("--to", dest="deploy_id", help="a deploy id (default: the previous)")
+    remote = remote_options()
+    for module in (account_commands, site_commands):
+        module.register(commands, remote)
     return parser
 
 
@@ -225,6 +229,8 @@ async def _token_create(settings: Settings, email: str, name: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wharf` console script."""
     args = build_parser().parse_args(argv)
+    if hasattr(args, "run"):
+        return run_remote(args)
     if args.command in ("deploy", "rollback"):
         return _client_command(args)
     overrides = {setting.name: getattr(args, setting.name, None) for setting in SETTINGS}

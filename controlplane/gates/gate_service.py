@@ -28,6 +28,7 @@ from controlplane.names import (
     PASSWORD_MAX,
     is_hostname,
     preview_host,
+    safe_next,
     site_hosts,
     validate_password,
 )
@@ -52,7 +53,6 @@ COOKIE_TTL = 7 * 24 * 3600
 SHARE_MAX_SECONDS = 30 * 24 * 3600
 LOGIN_PATH = GATE_PATH_PREFIX + "gate/login"  # routed to the control plane on gated hosts
 CHECK_PATH = GATE_CHECK_PATH  # one source: the forwardAuth address Traefik is given
-MAX_NEXT = 2048
 MAX_TOKEN = 1024
 MAX_COOKIES = 10
 
@@ -157,20 +157,6 @@ def base_target(host: str, base_domain: str) -> tuple[str, GateEnvironment] | No
     if _DEPLOY_ID.fullmatch(first):
         return second, "previews"
     return None
-
-
-def safe_next(raw: object) -> str:
-    """A path on the same host to return to: `/…`, never `//host`, `/\\host` or a URL."""
-    if (
-        not isinstance(raw, str)
-        or not raw.startswith("/")
-        or raw.startswith("//")
-        or len(raw) > MAX_NEXT
-        or "\\" in raw
-        or any(ord(char) < 0x21 or ord(char) == 0x7F for char in raw)
-    ):
-        return "/"
-    return raw
 
 
 def without_share(uri: str) -> tuple[str, str | None]:

@@ -237,7 +237,10 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         params = {"o": owner_id, "q": pattern, "n": limit, "off": offset}
         columns = ", ".join(f"s.{column.strip()}" for column in SITE_COLUMNS.split(","))
         rows = await self._all(
-            f"SELECT {columns}, live.id AS live_deploy, live.published_at AS live_since,"
+            # The total comes with the page (a window, counted before LIMIT): one statement,
+            # so the two never disagree while sites are created.
+            f"SELECT {columns}, count(*) OVER () AS total,"
+            " live.id AS live_deploy, live.published_at AS live_since,"
             " (SELECT count(*) FROM domains dm WHERE dm.site_id = s.id) AS domains,"
             " (SELECT count(*) FROM domains dm WHERE dm.site_id = s.id"
             "   AND dm.tls_error IS NOT NULL) AS tls_errors,"
@@ -248,16 +251,15 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
             f" WHERE {where} ORDER BY s.name LIMIT %(n)s OFFSET %(off)s",
             params,
         )
-        counted = await self._one(f"SELECT count(*) AS total FROM sites s WHERE {where}", params)
-        extra = ("live_deploy", "live_since", "domains", "tls_errors", "tls_expires")
+        extra = ("live_deploy", "live_since", "domains", "tls_errors", "tls_expires", "total")
         summaries = [
             SiteSummary(
                 Site(**{k: v for k, v in row.items() if k not in extra}),
-                *(row[key] for key in extra),
+                *(row[key] for key in extra[:-1]),
             )
             for row in rows
         ]
-        return SitesPage(summaries, counted["total"] if counted else 0, offset, limit)
+        return SitesPage(summaries, rows[0]["total"] if rows else 0, offset, limit)
 
     async def get_site(self, name: str, owner_id: int | None) -> Site | None:
         """The named site if it exists and belongs to the owner (any owner when None)."""

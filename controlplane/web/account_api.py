@@ -12,7 +12,7 @@ from controlplane.models import ApiToken, User
 from controlplane.names import EMAIL, PASSWORD_MAX, PASSWORD_MIN
 from controlplane.web import schemas
 from controlplane.web.callers import current_user
-from controlplane.web.inputs import read_json_object
+from controlplane.web.inputs import read_json_object, url_number
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
 from controlplane.web.openapi import Endpoint
@@ -89,7 +89,7 @@ async def update_user(request: web.Request) -> web.Response:
     services(request).accounts.require_admin(actor)
     body = await read_json_object(request)
     raw_id = request.match_info["user_id"]
-    user_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() else -1  # no such user
+    user_id = url_number(raw_id) or -1  # no such user
     user = await services(request).accounts.update_user(
         actor, user_id, role=body.get("role"), disabled=body.get("disabled")
     )
@@ -114,9 +114,10 @@ async def delete_token(request: web.Request) -> web.Response:
     """Revoke one of the caller's API tokens."""
     actor = await current_user(request)
     raw_id = request.match_info["token_id"]
-    if not (raw_id.isascii() and raw_id.isdigit()):
-        raise Invalid("a token id is a number", code="invalid_token_id")
-    await services(request).accounts.delete_token(actor, int(raw_id))
+    token_id = url_number(raw_id)
+    if token_id is None:
+        raise Invalid("a token id is a number of at most 12 digits", code="invalid_token_id")
+    await services(request).accounts.delete_token(actor, token_id)
     return web.Response(status=204)
 
 

@@ -10,10 +10,9 @@ from controlplane.gates.gate_service import (
     CHECK_PATH,
     COOKIE_NAME,
     LOGIN_PATH,
-    safe_next,
 )
 from controlplane.models import Gate, GateCookie
-from controlplane.names import PASSWORD_MAX
+from controlplane.names import PASSWORD_MAX, safe_next
 from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_form, read_json_object

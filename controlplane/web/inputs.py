@@ -124,3 +124,15 @@ async def checked_input(request: web.Request, handler: Handler) -> web.StreamRes
         _check_text(name, "a query parameter")
         _check_text(value, name)
     return await handler(request)
+
+
+# Digits a number in a path or query may have: ids are bigints, and no page is further.
+MAX_NUMBER_DIGITS = 12
+
+
+def url_number(raw: object) -> int | None:
+    """A number from a path or a query: ASCII digits ("²" is a digit too), at most 12 of them
+    (Python refuses over 4,300, PostgreSQL's bigint over 18); None for anything else."""
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= MAX_NUMBER_DIGITS:
+        return int(raw)
+    return None

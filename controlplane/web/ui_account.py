@@ -9,7 +9,7 @@ from aiohttp import web
 
 from controlplane.errors import WharfError
 from controlplane.models import User
-from controlplane.web.inputs import read_form
+from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
 from controlplane.web.ui_common import Routes, redirect, signed_in, ui_page
@@ -61,7 +61,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     """Revoke one of the user's API tokens."""
     user = await signed_in(request)
     raw = request.match_info["token_id"]
-    token_id = int(raw) if raw.isascii() and raw.isdigit() else -1  # "²" is a digit too
+    token_id = url_number(raw) or -1  # not a number: no such token
     await services(request).accounts.delete_token(user, token_id)
     return redirect("/account?notice=revoked")
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from controlplane.config import SETTINGS as SETTING_ROWS
 from controlplane.errors import NotFound, WharfError
 from controlplane.models import User
-from controlplane.web.inputs import read_form
+from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.ui_common import Routes, redirect, signed_in, ui_page
 
@@ -78,7 +78,7 @@ async def _users(
 
 def _user_id(request: web.Request) -> int:
     raw = request.match_info["user_id"]
-    return int(raw) if raw.isascii() and raw.isdigit() else -1  # no such user: the 404 page
+    return url_number(raw) or -1  # no such user: the 404 page
 
 
 async def users_page(request: web.Request) -> web.Response:

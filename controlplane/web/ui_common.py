@@ -4,13 +4,14 @@ user, the theme, and answering a service's NotFound with the UI's 404 page."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from controlplane.errors import NotFound
 from controlplane.models import User
+from controlplane.names import safe_next
 from controlplane.web.pages import page
 from controlplane.web.ui_session import UI_HEADERS, ui_user
 from controlplane.web.ui_theme import theme_of
@@ -23,10 +24,21 @@ def ui_page(
     request: web.Request, name: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
     """A UI page with the UI's security headers."""
-    shared = {"user": None, "theme": theme_of(request), "here": request.path_qs}
+    shared = {"user": None, "theme": theme_of(request), "here": _here(request)}
     response = page(request, name, {**shared, **context}, status)
     response.headers.update(UI_HEADERS)
     return response
+
+
+def _here(request: web.Request) -> str:
+    """The page to come back to after choosing a theme: this one, or for a page a form's POST
+    answered (which a GET would not find), the page the form was on."""
+    if request.method == "GET":
+        return request.path_qs
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc != request.host:
+        return "/sites"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""), "/sites")
 
 
 def redirect(location: str) -> web.Response:

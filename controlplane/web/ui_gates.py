@@ -62,7 +62,12 @@ async def _gates_page(
         "environments": GATE_ENVIRONMENTS,
         "gates": gates,
         "hosts": _hosts(request, site.name),
-        "deploys": deploys,
+        # Only deploys with files to show can have a preview link worth sharing.
+        "deploys": [
+            deploy
+            for deploy in deploys
+            if deploy.status in ("ready", "live", "superseded") and not deploy.pruned_at
+        ],
         "expiries": EXPIRIES,
         "saved": request.query.get("saved"),
         "errors": {},  # (environment or "share", field) -> message

@@ -15,9 +15,9 @@ from aiohttp import web
 from controlplane.deploys.build_flags import CATALOGUE
 from controlplane.errors import Forbidden, NotFound, RateLimited, WharfError
 from controlplane.models import Deploy, Site, SiteTlsView, UploadForm, User
-from controlplane.names import preview_host, site_hosts
+from controlplane.names import preview_host, safe_next, site_hosts
 from controlplane.web import ui_account, ui_admin, ui_domains, ui_gates, ui_theme, ui_tls
-from controlplane.web.inputs import read_form
+from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
 from controlplane.web.site_api import site_urls
@@ -35,9 +35,7 @@ from controlplane.web.uploads import receive_upload
 
 def _next_path(value: object) -> str:
     """Where to go after signing in: a path on this host, never another site."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
-        return value
-    return "/sites"
+    return safe_next(value, "/sites")
 
 
 async def home(request: web.Request) -> web.Response:
@@ -98,7 +96,7 @@ def _site_urls(request: web.Request, site_name: str) -> dict[str, str]:
 
 
 def _page_number(value: object) -> int:
-    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else 1
+    return url_number(value) or 1
 
 
 async def _sites(
@@ -354,7 +352,7 @@ async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
     # A reconnect says where it stopped (Last-Event-ID); a first connection, which lines the
     # page showed already (?after=).
     given = [request.headers.get("Last-Event-ID", ""), request.query.get("after", "")]
-    sent = max([int(value) for value in given if value.isascii() and value.isdigit()] or [0])
+    sent = max([number for value in given if (number := url_number(value)) is not None] or [0])
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **UI_HEADERS}
     )

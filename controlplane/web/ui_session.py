@@ -65,9 +65,13 @@ def same_origin(request: web.Request) -> bool:
 
 @web.middleware
 async def ui_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse a cross-origin unsafe request that carries the session cookie (CSRF); requests
-    with a bearer token and no cookie are the API's and pass."""
-    if request.method in _UNSAFE and COOKIE in request.cookies and not same_origin(request):
+    """Refuse a cross-origin unsafe request to the UI, or one that carries the session cookie
+    anywhere (CSRF). The UI's forms include signing in (another site must not sign a visitor
+    in to its own account) and the theme; API calls with a token and no cookie pass, and so do
+    a gate's forms, which live on the site's own host."""
+    browser_form = not request.path.startswith(("/api/", "/.wharf/"))
+    guarded = COOKIE in request.cookies or browser_form
+    if request.method in _UNSAFE and guarded and not same_origin(request):
         return web.Response(
             status=403,
             text="This form came from another site; Wharf refused it.",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from controlplane.names import safe_next
 from controlplane.web.inputs import read_form
 from controlplane.web.ui_session import UI_HEADERS
 
@@ -22,19 +23,12 @@ def theme_of(request: web.Request) -> Theme:
     return next((theme for theme in _THEMES if theme == chosen), "auto")
 
 
-def _back_to(value: object) -> str:
-    """A path on this host to go back to, never another site."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
-        return value
-    return "/"
-
-
 async def set_theme(request: web.Request) -> web.Response:
     """Keep the chosen theme (auto forgets it) and go back to the page it was chosen on."""
     form = await read_form(request)
     chosen = form.get("theme")
     response = web.Response(
-        status=303, headers={"Location": _back_to(form.get("next")), **UI_HEADERS}
+        status=303, headers={"Location": safe_next(form.get("next")), **UI_HEADERS}
     )
     if chosen == "auto":
         response.del_cookie(THEME_COOKIE, path="/")

@@ -135,9 +135,11 @@ def _body(form: Any, *, settings: bool, inherit: bool) -> dict[str, Any]:
 
 
 def _kept(form: Any) -> dict[str, str]:
-    """What a refused form is shown again with: everything but the key."""
+    """What a refused form is shown again with: everything but the key, and no field a key
+    was pasted into by mistake (the refusal says so; the page must not show it back)."""
     names = ("strategy", "redirect_https", "hsts_max_age", "certificate", "chain")
-    return {name: _text(form.get(name)) for name in names}
+    kept = {name: _text(form.get(name)) for name in names}
+    return {name: "" if "PRIVATE KEY" in text else text for name, text in kept.items()}
 
 
 def _form_values(strategy: object, redirect_https: bool | None, hsts: int | None) -> dict[str, str]:

@@ -8,7 +8,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -118,29 +118,41 @@ class _Folder:
     def __init__(self, target: BinaryIO, limit: int) -> None:
         self.target = target
         self.zip: zipfile.ZipFile | None = None  # opened by the first file
+        self.entry: IO[bytes] | None = None  # the file being written into it
         self.count = 0
         self.left = limit
         self.limit = limit
 
     async def add(self, path: str, part: BodyPartReader) -> None:
-        """Read one file (within what is left of the limit) and add it under its path."""
-        if not path.isprintable():  # zipfile would cut a name at a NUL, silently
-            raise UploadError(f"the file name {path!r} is not printable", code="invalid_file_name")
-        chunks = []
+        """Stream one file into the ZIP under its path, within what is left of the limit."""
+        if "\x00" in path:  # zipfile would cut the name there, silently; the checks see the rest
+            raise UploadError(f"the file name {path!r} holds a NUL", code="invalid_file_name")
+        # Stored, not deflated: the ZIP lives only until the build unpacks it.
+        self.zip = self.zip or zipfile.ZipFile(self.target, "w")
+        large = self.limit >= zipfile.ZIP64_LIMIT
+        self.entry = await asyncio.to_thread(self.zip.open, path, "w", force_zip64=large)
+        batch: list[bytes] = []
+        batched = 0
         async for chunk in _part_chunks(part):
             self.left -= len(chunk)
             if self.left < 0:
                 raise _too_large(self.limit)
-            chunks.append(chunk)
-        # Stored, not deflated: the ZIP lives only until the build unpacks it.
-        self.zip = self.zip or zipfile.ZipFile(self.target, "w")
-        await asyncio.to_thread(self.zip.writestr, path, b"".join(chunks))
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= _WRITE_BATCH:
+                await asyncio.to_thread(self.entry.writelines, batch)
+                batch, batched = [], 0
+        await asyncio.to_thread(self.entry.writelines, batch)
+        await asyncio.to_thread(self.entry.close)
+        self.entry = None
         self.count += 1
 
     async def close(self) -> int:
-        """Finish the ZIP, if a file came; its size."""
+        """Finish the ZIP (and a file cut short by a refusal), if a file came; its size."""
         if self.zip is None:
             return 0
+        if self.entry is not None:
+            await asyncio.to_thread(self.entry.close)
         await asyncio.to_thread(self.zip.close)
         return self.target.tell()
 

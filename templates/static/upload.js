@@ -91,7 +91,17 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       const page = new DOMParser().parseFromString(request.responseText, "text/html");
       const result = page.getElementById("upload-result");
-      document.getElementById("upload-result").replaceChildren(...(result ? result.childNodes : []));
+      const shown = document.getElementById("upload-result");
+      if (result) {
+        shown.replaceChildren(...result.childNodes);
+      } else {  // not the upload page: a proxy's page, or a refusal before the form was read
+        const alert = document.createElement("p");
+        alert.className = "notice bad";
+        alert.setAttribute("role", "alert");
+        alert.textContent = "The upload failed (HTTP " + request.status + "): " +
+          (page.body ? page.body.textContent.trim().slice(0, 200) : "no answer") + ".";
+        shown.replaceChildren(alert);
+      }
       bar.hidden = true;
       text.textContent = "";
     };

@@ -15,6 +15,7 @@ from controlplane.config import Settings
 from controlplane.web import ui_pages
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
+from tests.certs import self_signed
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, routed
 from tests.integration.test_deploys import upload, wait_for
 from tests.sites import site_files, zip_bytes
@@ -226,3 +227,50 @@ async def test_ui_every_screen_opens_by_its_url_with_breadcrumbs(ui: TestClient)
         response = await ui.get(url, allow_redirects=False)
         assert response.status == 200, url
         assert 'aria-label="Breadcrumbs"' in await response.text(), url
+
+
+async def test_ui_hostile_numbers_and_paths_are_refused_cleanly(ui: TestClient) -> None:
+    """Numbers past what Python or PostgreSQL take, and `next` paths a browser reads as
+    another host, found by review: each answered without a 5xx, and nobody sent away."""
+    for query in ("page=999999999999999999", "page=" + "9" * 5000):
+        assert (await ui.get(f"/sites?{query}")).status == 200, query
+    headers = await _api_headers(ui)
+    huge = await ui.delete("/api/v1/tokens/99999999999999999999", headers=headers)
+    assert (huge.status, (await huge.json())["error"]["code"]) == (422, "invalid_token_id")
+    assert (await _post(ui, "/account/tokens/99999999999999999999/revoke", {})).status == 404
+    role = await _post(ui, "/admin/users/" + "9" * 30 + "/role", {"role": "admin"})
+    assert role.status == 404
+
+    for sneaky in ("/%5Cevil.example", "/%09/evil.example", "//evil.example"):
+        signed_in = await ui.get(f"/sign-in?next={sneaky}", allow_redirects=False)
+        assert signed_in.headers["Location"] == "/sites", sneaky
+    theme = await _post(ui, "/theme", {"theme": "dark", "next": "/\\evil.example"})
+    assert theme.headers["Location"] == "/"
+
+
+async def test_ui_forms_without_a_cookie_are_still_same_origin_only(ui: TestClient) -> None:
+    """Another site must not sign a visitor in to an account of its choosing, nor set the
+    theme: the UI's forms are checked with no session cookie too."""
+    ui.session.cookie_jar.clear()
+    for path, form in (
+        ("/sign-in", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        ("/theme", {"theme": "dark"}),
+    ):
+        crossed = await ui.post(
+            path, data=form, headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False
+        )
+        assert crossed.status == 403, path
+        assert "wharf_session" not in crossed.cookies
+    assert (
+        await _post(ui, "/sign-in", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    ).status == 303
+
+
+async def test_ui_a_key_pasted_as_the_certificate_is_not_shown_back(ui: TestClient) -> None:
+    _, key, _ = self_signed("www.example.test")
+    refused = await _post(
+        ui, "/sites/blog/tls", {"strategy": "custom", "certificate": key, "key": key}
+    )
+    assert refused.status == 422
+    page = await refused.text()
+    assert "PRIVATE KEY" not in page and key.splitlines()[1] not in page

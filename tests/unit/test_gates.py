@@ -19,7 +19,6 @@ from controlplane.gates.gate_service import (
     base_target,
     hash_basic_password,
     parse_authority,
-    safe_next,
     validate_gate_environment,
     validate_gate_password,
     validate_mode,
@@ -27,7 +26,7 @@ from controlplane.gates.gate_service import (
     validate_users,
     without_share,
 )
-from controlplane.names import validate_password
+from controlplane.names import safe_next, validate_password
 
 KEY = b"k" * 32
 

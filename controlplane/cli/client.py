@@ -1,0 +1,104 @@
+"""The CLI's connection to a control plane: one JSON API call at a time, its errors turned into
+messages that say what to do and the exit codes `docs/cli.md` documents."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from controlplane.errors import WharfError
+
+# Exit codes, for people and for CI scripts (docs/cli.md lists them).
+EXIT_OK = 0
+EXIT_FAILED = 1  # refused by the server, or the work failed
+EXIT_USAGE = 2  # the command line is wrong
+EXIT_NOT_FOUND = 3  # no such site, deploy, domain, token or user (or not yours)
+EXIT_UNAUTHORISED = 4  # no token, a bad one, or not allowed
+
+
+class CliFailure(WharfError):
+    """A failure to report on stderr; `exit_code` says how the command ends."""
+
+    exit_code = EXIT_FAILED
+
+
+class ApiError(CliFailure):
+    """The control plane refused a call: its status, code, message and details."""
+
+    def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.status = status
+        if status == 404:
+            self.exit_code = EXIT_NOT_FOUND
+        elif status in (401, 403):
+            self.exit_code = EXIT_UNAUTHORISED
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    """Where the control plane is, and the token to use (None: not logged in)."""
+
+    url: str
+    token: str | None
+
+    def headers(self) -> dict[str, str]:
+        """Authorization for every call."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+async def error_of(response: aiohttp.ClientResponse) -> ApiError:
+    """The API's error document as an ApiError (a proxy's HTML page as its status line)."""
+    try:
+        error = (await response.json(content_type=None))["error"]
+        return ApiError(response.status, error["code"], error["message"], error.get("details"))
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        text = (await response.text(errors="replace"))[:200].strip()
+        return ApiError(response.status, "http_error", f"HTTP {response.status}: {text}")
+
+
+class Client:
+    """JSON calls to one control plane, in one HTTP session."""
+
+    def __init__(self, target: ApiTarget, timeout: float = 60) -> None:
+        self.target = target
+        self.base = target.url.rstrip("/")
+        self.session = aiohttp.ClientSession(
+            headers=target.headers(), timeout=aiohttp.ClientTimeout(total=timeout)
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.session.close()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: dict[str, str] | None = None,
+        bearer: str | None = None,
+    ) -> Any:
+        """The answer's JSON document (None for 204); ApiError when the server refused.
+        bearer: another token for this one call (login's short-lived access token)."""
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
+        try:
+            async with self.session.request(
+                method, self.base + path, json=body, params=params, headers=headers
+            ) as response:
+                if response.status >= 400:
+                    raise await error_of(response)
+                if response.status == 204:
+                    return None
+                return await response.json(content_type=None)
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+            raise CliFailure(
+                f"cannot reach {self.base} ({exc.__class__.__name__}): is Wharf running there?"
+                " Give another with --url or WHARF_URL",
+                code="unreachable",
+            ) from None

@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 
-from controlplane.cli import credentials
+from controlplane.cli import logins
 from controlplane.cli.client import EXIT_USAGE, CliFailure
 from controlplane.cli.remote import Context
 
@@ -53,20 +53,20 @@ async def login(ctx: Context, args: argparse.Namespace) -> None:
         "POST", "/api/v1/tokens", body={"name": name}, bearer=access["access_token"]
     )
     me = await ctx.client.call("GET", "/api/v1/me", bearer=token["token"])
-    credentials.remember(credentials.Login(ctx.url, token["token"], token["id"], me["email"]))
+    logins.remember(logins.Login(ctx.url, token["token"], token["id"], me["email"]))
     shown = {key: value for key, value in token.items() if key != "token"}
     ctx.output.result(
         {"url": ctx.url, "user": me, "token": shown},
         lambda: ctx.output.line(
             f"Logged in to {ctx.url} as {me['email']} ({me['role']}); the token "
-            f"“{name}” is kept in {credentials.logins_file()}."
+            f"“{name}” is kept in {logins.logins_file()}."
         ),
     )
 
 
 async def logout(ctx: Context, args: argparse.Namespace) -> None:
     """Revoke this URL's kept token on the server and forget it here."""
-    login = credentials.stored(ctx.url)
+    login = logins.stored(ctx.url)
     if login is None:
         ctx.output.result(
             {"url": ctx.url, "logged_out": False},
@@ -78,7 +78,7 @@ async def logout(ctx: Context, args: argparse.Namespace) -> None:
     except CliFailure as exc:
         # Revoked elsewhere (the UI), or the server is gone: forgetting it is still right.
         ctx.output.note(f"The server did not revoke the token ({exc.message}); forgetting it.")
-    credentials.forget(ctx.url)
+    logins.forget(ctx.url)
     ctx.output.result(
         {"url": ctx.url, "logged_out": True},
         lambda: ctx.output.line(f"Logged out of {ctx.url}; the token is revoked."),

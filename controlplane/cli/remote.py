@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from controlplane.cli import credentials
+from controlplane.cli import logins
 from controlplane.cli.client import EXIT_OK, EXIT_UNAUTHORISED, ApiTarget, Client, CliFailure
 from controlplane.cli.output import Output
 
@@ -38,7 +38,7 @@ def remote_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--url",
         help="the control plane (WHARF_URL) [default: the one logged in to last, else "
-        f"{credentials.DEFAULT_URL}]",
+        f"{logins.DEFAULT_URL}]",
     )
     group.add_argument("--token", help="an API token (WHARF_TOKEN) [default: the login's]")
     group.add_argument("--json", action="store_true", help="print the API's JSON document")
@@ -47,9 +47,9 @@ def remote_options() -> argparse.ArgumentParser:
 
 def target_for(args: argparse.Namespace) -> ApiTarget:
     """The URL and token: flags, then WHARF_URL/WHARF_TOKEN, then the stored login."""
-    url = credentials.chosen_url(args.url)
+    url = logins.chosen_url(args.url)
     token = args.token or os.environ.get("WHARF_TOKEN")
-    if not token and (login := credentials.stored(url)):
+    if not token and (login := logins.stored(url)):
         token = login.token
     return ApiTarget(url, token)
 

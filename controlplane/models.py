@@ -118,6 +118,8 @@ class Deploy:
     flags: dict[str, Any]
     report: dict[str, Any]
     created_by_email: str | None = None  # who uploaded it, for the UI's history
+    message: str | None = None  # what the uploader said of it ("fix the footer")
+    commit: str | None = None  # the commit it was built from
 
 
 @dataclass(frozen=True)
@@ -388,3 +390,5 @@ class UploadForm:
 
     environment: object
     flags: object
+    message: object = None
+    commit: object = None

@@ -105,7 +105,9 @@ CREATE TABLE deploys (
     file_count integer,
     total_bytes bigint,
     flags jsonb NOT NULL DEFAULT '{}'::jsonb,
-    report jsonb NOT NULL DEFAULT '{}'::jsonb
+    report jsonb NOT NULL DEFAULT '{}'::jsonb,
+    message text,
+    git_commit text
 );
 ALTER TABLE deploys ADD CONSTRAINT deploys_created_by_fkey FOREIGN KEY (created_by) REFERENCES users(id) ON DELETE SET NULL;
 ALTER TABLE deploys ADD CONSTRAINT deploys_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));

@@ -4,6 +4,7 @@ messages that say what to do and the exit codes `docs/cli.md` documents."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,8 +98,47 @@ class Client:
                     return None
                 return await response.json(content_type=None)
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
-            raise CliFailure(
-                f"cannot reach {self.base} ({exc.__class__.__name__}): is Wharf running there?"
-                " Give another with --url or WHARF_URL",
-                code="unreachable",
-            ) from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: BaseException) -> CliFailure:
+        return CliFailure(
+            f"cannot reach {self.base} ({exc.__class__.__name__}): is Wharf running there?"
+            " Give another with --url or WHARF_URL",
+            code="unreachable",
+        )
+
+    async def send(
+        self, path: str, body: AsyncIterator[bytes], size: int, params: dict[str, str]
+    ) -> Any:
+        """POST a ZIP streamed from `body` (size bytes); the answer's JSON document."""
+        headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=300)
+        try:
+            async with self.session.post(
+                self.base + path, data=body, params=params, headers=headers, timeout=timeout
+            ) as response:
+                if response.status >= 400:
+                    raise await error_of(response)
+                return await response.json(content_type=None)
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+            raise self._unreachable(exc) from None
+
+    async def events(self, path: str) -> AsyncIterator[tuple[str, str]]:
+        """(event, data) of a server-sent event stream until it ends; "message" for lines."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=600)
+        try:
+            async with self.session.get(self.base + path, timeout=timeout) as response:
+                if response.status >= 400:
+                    raise await error_of(response)
+                event, data = "message", ""
+                async for raw in response.content:
+                    line = raw.decode(errors="replace").rstrip("\r\n")
+                    if not line:
+                        yield event, data
+                        event, data = "message", ""
+                    elif line.startswith("event: "):
+                        event = line[len("event: ") :]
+                    elif line.startswith("data: "):
+                        data = line[len("data: ") :]
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+            raise self._unreachable(exc) from None

@@ -10,13 +10,11 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from controlplane.accounts.first_admin import ensure_first_admin
-from controlplane.cli import account_commands, api_client, site_commands
+from controlplane.cli import account_commands, deploy_commands, site_commands
 from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.errors import WharfError
@@ -86,69 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("WHARF_TOKEN_NAME", "cli"),
         help="a label for the token (WHARF_TOKEN_NAME) [default: cli]",
     )
-    client = argparse.ArgumentParser(add_help=False)
-    client.add_argument(
-        "--url",
-        default=os.environ.get("WHARF_URL", "http://127.0.0.1:8000"),
-        help="the control plane (WHARF_URL) [default: http://127.0.0.1:8000]",
-    )
-    client.add_argument(
-        "--token", default=os.environ.get("WHARF_TOKEN"), help="an API token (WHARF_TOKEN)"
-    )
-    client.add_argument("--site", required=True, help="the site's name")
-    client.add_argument(
-        "--env",
-        dest="environment",
-        choices=["production", "staging"],
-        default=os.environ.get("WHARF_ENV", "production"),
-        help="the environment (WHARF_ENV) [default: production]",
-    )
-    deploy = commands.add_parser("deploy", parents=[client], help="deploy a folder or ZIP")
-    deploy.add_argument("source", type=Path, help="a built site folder or a .zip of it")
-    deploy.add_argument("--flag", action="append", default=[], help="build flag name=value")
-    deploy.add_argument(
-        "--secret-flag", action="append", default=[], help="build flag whose value is secret"
-    )
-    deploy.add_argument(
-        "--wait",
-        type=float,
-        default=os.environ.get("WHARF_DEPLOY_WAIT", "600"),
-        help="seconds to wait for the build (WHARF_DEPLOY_WAIT) [default: 600]",
-    )
-    rollback = commands.add_parser("rollback", parents=[client], help="go back to a deploy")
-    rollback.add_argument("--to", dest="deploy_id", help="a deploy id (default: the previous)")
     remote = remote_options()
-    for module in (account_commands, site_commands):
+    for module in (account_commands, site_commands, deploy_commands):
         module.register(commands, remote)
     return parser
-
-
-def _client_command(args: argparse.Namespace) -> int:
-    """Run `wharf deploy` or `wharf rollback`; messages to stderr, exit 1 on failure."""
-    if not args.token:
-        print(
-            "wharf: give --token or WHARF_TOKEN (create one with `wharf token create`)",
-            file=sys.stderr,
-        )
-        return 2
-    target = api_client.ApiTarget(args.url, args.token)
-    try:
-        if args.command == "deploy":
-            flags = api_client.parse_flag_options(args.flag, args.secret_flag)
-            asyncio.run(
-                api_client.deploy(
-                    target, args.site, args.source, args.environment, flags, wait_seconds=args.wait
-                )
-            )
-        else:
-            asyncio.run(api_client.rollback(target, args.site, args.environment, args.deploy_id))
-    except WharfError as exc:
-        print(f"wharf: {exc.message}", file=sys.stderr)
-        return 1
-    except (OSError, aiohttp.ClientError) as exc:
-        print(f"wharf: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 async def _worker(settings: Settings) -> None:
@@ -231,8 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "run"):
         return run_remote(args)
-    if args.command in ("deploy", "rollback"):
-        return _client_command(args)
     overrides = {setting.name: getattr(args, setting.name, None) for setting in SETTINGS}
     try:
         settings = load_settings(overrides)

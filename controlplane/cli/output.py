@@ -23,6 +23,18 @@ def ago(moment: str | None) -> str:
     return humanize.naturaltime(datetime.now(UTC) - datetime.fromisoformat(moment))
 
 
+def _console(stream: TextIO) -> Console:
+    """A console that styles only a terminal, and nothing under NO_COLOR (not even bold)."""
+    styled = stream.isatty() and "NO_COLOR" not in os.environ
+    return Console(
+        file=stream,
+        color_system="auto" if styled else None,
+        highlight=False,
+        soft_wrap=True,
+        emoji=False,
+    )
+
+
 class Output:
     """Where a command's result goes, and in which form."""
 
@@ -30,17 +42,8 @@ class Output:
         self.as_json = as_json
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        colour = self.out.isatty() and "NO_COLOR" not in os.environ
-        self.console = Console(
-            file=self.out, no_color=not colour, highlight=False, soft_wrap=True, emoji=False
-        )
-        self.err_console = Console(
-            file=self.err,
-            no_color=not (self.err.isatty() and "NO_COLOR" not in os.environ),
-            highlight=False,
-            soft_wrap=True,
-            emoji=False,
-        )
+        self.console = _console(self.out)
+        self.err_console = _console(self.err)
 
     def result(self, document: Any, human: Callable[[], None]) -> None:
         """The API's document with --json, else what `human` prints."""

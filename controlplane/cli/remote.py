@@ -60,8 +60,9 @@ def failure_text(exc: CliFailure) -> str:
     if isinstance(exc.details, list):
         for item in exc.details[:DETAILS_SHOWN]:
             if isinstance(item, dict):
-                where = item.get("entry") or item.get("flag") or item.get("field") or ""
-                lines.append(f"  {where}: {item.get('message')} ({item.get('code')})")
+                where = item.get("entry") or item.get("flag") or item.get("field")
+                said = f"{item.get('message')} ({item.get('code')})"
+                lines.append(f"  {where}: {said}" if where else f"  {said}")
         if len(exc.details) > DETAILS_SHOWN:
             lines.append(f"  … and {len(exc.details) - DETAILS_SHOWN} more")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -71,6 +72,35 @@ def validate_environment(environment: object) -> Environment:
 ReceiveUpload = Callable[[Path, int], Awaitable[UploadForm]]
 
 
+# A deploy's message is a commit's subject or a sentence; its commit, a hash or a ref name.
+MAX_MESSAGE = 500
+_COMMIT = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,99}")
+
+
+def validate_deploy_message(value: object) -> str | None:
+    """A message for the history: one line, at most 500 characters (None when not given)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_MESSAGE or not value.isprintable():
+        raise Invalid(
+            f"message is one line of at most {MAX_MESSAGE} printable characters",
+            code="invalid_message",
+        )
+    return value
+
+
+def validate_deploy_commit(value: object) -> str | None:
+    """The commit a deploy was built from: a hash or a ref name (None when not given)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _COMMIT.fullmatch(value):
+        raise Invalid(
+            "commit is a hash or a ref name: letters, digits, . _ / -, at most 100",
+            code="invalid_commit",
+        )
+    return value
+
+
 class Deploys:
     """Deploy operations on behalf of a user; the build itself is the worker's."""
 
@@ -92,7 +122,9 @@ class Deploys:
         except BaseException:
             await asyncio.to_thread(upload.unlink, missing_ok=True)
             raise
-        return await self._create(actor, site, upload, form.environment, form.flags)
+        return await self._create(
+            actor, site, upload, form.environment, form.flags, form.message, form.commit
+        )
 
     async def create(
         self, actor: User, site_name: str, upload: Path, environment: object, flags: object
@@ -106,10 +138,18 @@ class Deploys:
         return await self._create(actor, site, upload, environment, flags)
 
     async def _create(
-        self, actor: User, site: Site, upload: Path, environment: object, flags: object
+        self,
+        actor: User,
+        site: Site,
+        upload: Path,
+        environment: object,
+        flags: object,
+        message: object = None,
+        commit: object = None,
     ) -> Deploy:
         try:
             env = validate_environment(environment)
+            note = validate_deploy_message(message), validate_deploy_commit(commit)
             if env == "staging" and not has_staging_host(site.name):
                 raise _no_staging_host(site.name)
             parsed = parse_flags(flags, site.allowed_flags)
@@ -126,7 +166,7 @@ class Deploys:
         size = (await asyncio.to_thread(artifact.stat)).st_size
         try:
             deploy = await self.store.create_deploy(
-                deploy_id, site.id, env, actor.id, size, flags_to_json(parsed)
+                deploy_id, site.id, env, actor.id, size, flags_to_json(parsed), *note
             )
         except BaseException:
             artifact.unlink(missing_ok=True)

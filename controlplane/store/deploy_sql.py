@@ -20,7 +20,7 @@ _DEPLOY_SELECT = (
     "SELECT d.id, d.site_id, s.name AS site_name, d.environment, d.status, d.error,"
     " d.created_by, d.created_at, d.started_at, d.finished_at, d.published_at, d.pinned,"
     " d.pruned_at, d.artifact_bytes, d.file_count, d.total_bytes, d.flags, d.report,"
-    " u.email AS created_by_email"
+    " u.email AS created_by_email, d.message, d.git_commit AS commit"
     " FROM deploys d JOIN sites s ON s.id = d.site_id LEFT JOIN users u ON u.id = d.created_by"
 )
 # Any fixed number, distinct from the migration lock; the second key is the site id.
@@ -39,14 +39,18 @@ class DeployQueries(QueriesBase):
         created_by: int,
         artifact_bytes: int,
         flags: dict[str, Any],
+        message: str | None = None,
+        commit: str | None = None,
     ) -> Deploy:
         """Insert a pending deploy and its queued build job in one transaction, waking workers."""
         async with self._cursor(transaction=True) as cur:
             await cur.execute(
                 "INSERT INTO deploys (id, site_id, environment, status, created_by,"
-                " artifact_bytes, flags) VALUES (%(id)s, %(site)s, %(env)s, 'pending', %(by)s,"
-                " %(bytes)s, %(flags)s)",
+                " artifact_bytes, flags, message, git_commit) VALUES (%(id)s, %(site)s, %(env)s,"
+                " 'pending', %(by)s, %(bytes)s, %(flags)s, %(message)s, %(commit)s)",
                 {
+                    "message": message,
+                    "commit": commit,
                     "id": deploy_id,
                     "site": site_id,
                     "env": environment,

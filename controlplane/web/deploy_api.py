@@ -14,6 +14,7 @@ from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
+from controlplane.web.log_stream import stream_log
 from controlplane.web.openapi import Endpoint
 from controlplane.web.site_api import site_urls
 from controlplane.web.uploads import parse_flags_text, receive_upload
@@ -37,6 +38,8 @@ def deploy_json(request: web.Request, deploy: Deploy) -> dict[str, Any]:
         "status": deploy.status,
         "error": deploy.error,
         "created_by": deploy.created_by,
+        "message": deploy.message,
+        "commit": deploy.commit,
         "created_at": _iso(deploy.created_at),
         "started_at": _iso(deploy.started_at),
         "finished_at": _iso(deploy.finished_at),
@@ -83,6 +86,8 @@ async def create_deploy(request: web.Request) -> web.Response:
         return UploadForm(
             environment=fields.get("environment") or query.get("environment", "production"),
             flags=parse_flags_text(fields.get("flags") or query.get("flags")),
+            message=fields.get("message") or query.get("message"),
+            commit=fields.get("commit") or query.get("commit"),
         )
 
     deploy = await services(request).deploys.receive(actor, request.match_info["site"], receive)
@@ -111,6 +116,15 @@ async def deploy_log(request: web.Request) -> web.Response:
         await current_user(request), request.match_info["site"], request.match_info["deploy"]
     )
     return web.json_response({"lines": [log_json(line) for line in lines]})
+
+
+async def follow_deploy_log(request: web.Request) -> web.StreamResponse:
+    """A deploy's build log as it is written (server-sent events), until it has settled."""
+    actor = await current_user(request)
+    deploy = await services(request).deploys.get(
+        actor, request.match_info["site"], request.match_info["deploy"]
+    )
+    return await stream_log(request, actor, deploy, {"Cache-Control": "no-store"})
 
 
 async def update_deploy(request: web.Request) -> web.Response:
@@ -169,11 +183,13 @@ _UPLOAD = {
     "application/zip": _ARCHIVE,
     "multipart/form-data": {
         "type": "object",
-        "required": ["archive"],
         "properties": {
             "archive": _ARCHIVE,
             "environment": {"type": "string", "enum": ["production", "staging"]},
             "flags": {"type": "string", "description": "build flags as a JSON object"},
+            "message": {"type": "string", "maxLength": 500, "description": "one line"},
+            "commit": {"type": "string", "description": "the commit it was built from"},
+            "file": {"type": "string", "format": "binary", "description": "a folder's file"},
         },
     },
 }
@@ -191,7 +207,7 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
             409: "staging asked for a site with no staging host",
             413: "archive too large",
             415: "not a ZIP or form",
-            422: "rejected entries, or flags refused",
+            422: "rejected entries, flags, message or commit refused",
         },
         response=schemas.DEPLOY,
     ),
@@ -223,6 +239,14 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
         deploy_log,
         "Build log",
         response=schemas.LOG,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/{site}/deploys/{deploy}/log/stream",
+        follow_deploy_log,
+        "Build log as it is written: server-sent events (id = line number), then `done`",
+        response={"type": "string"},
+        content_type="text/event-stream",
     ),
     Endpoint(
         "POST",

@@ -5,7 +5,6 @@ a form that POSTs and redirects, so nothing needs JavaScript."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from controlplane.names import preview_host, safe_next, site_hosts
 from controlplane.web import ui_account, ui_admin, ui_domains, ui_gates, ui_theme, ui_tls
 from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
+from controlplane.web.log_stream import stream_log
 from controlplane.web.middleware import client_address
 from controlplane.web.site_api import site_urls
 from controlplane.web.ui_common import (
@@ -237,7 +237,8 @@ async def upload(request: web.Request) -> web.Response:
 
     async def receive(path: Path, limit: int) -> UploadForm:
         received = await receive_upload(request, path, limit)
-        return UploadForm(received.fields.get("environment") or "production", None)
+        fields = received.fields
+        return UploadForm(fields.get("environment") or "production", None, fields.get("message"))
 
     try:
         deploy = await services(request).deploys.receive(user, name, receive)
@@ -320,8 +321,6 @@ async def delete_site(request: web.Request) -> web.Response:
 
 # How many of a deploy's files its page lists (the rest are counted).
 FILES_SHOWN = 200
-# How often the live log looks for new lines while a deploy builds.
-LOG_POLL_SECONDS = 0.5
 
 
 async def deploy_page(request: web.Request) -> web.Response:
@@ -345,30 +344,9 @@ async def deploy_page(request: web.Request) -> web.Response:
 
 
 async def deploy_log_stream(request: web.Request) -> web.StreamResponse:
-    """The build log as server-sent events: one event a line (its number as the id), from
-    after Last-Event-ID on a reconnect, until the build has finished; then `done`."""
+    """The build log, live (server-sent events; see log_stream)."""
     user = await signed_in(request)
-    deploy = await _deploy(request, user)
-    # A reconnect says where it stopped (Last-Event-ID); a first connection, which lines the
-    # page showed already (?after=).
-    given = [request.headers.get("Last-Event-ID", ""), request.query.get("after", "")]
-    sent = max([number for value in given if (number := url_number(value)) is not None] or [0])
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **UI_HEADERS}
-    )
-    await response.prepare(request)
-    deploys = services(request).deploys
-    while True:
-        current = await deploys.get(user, deploy.site_name, deploy.id)
-        for line in await deploys.log(user, deploy.site_name, deploy.id):
-            if line.line_no > sent:
-                text = line.text.replace("\r", " ").replace("\n", " ")
-                await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
-                sent = line.line_no
-        if await deploys.settled(current):
-            await response.write(f"event: done\ndata: {current.status}\n\n".encode())
-            return response
-        await asyncio.sleep(LOG_POLL_SECONDS)
+    return await stream_log(request, user, await _deploy(request, user), UI_HEADERS)
 
 
 ROUTES: Routes = (

@@ -88,7 +88,7 @@ async def receive_upload(request: web.Request, destination: Path, limit: int) ->
                     received = ReceivedUpload(await _stream(_part_chunks(part), target, limit))
                 elif part.name == "file" and part.filename and received is None:
                     await folder.add(_form_file_name(part.filename), part)
-                elif part.name in ("environment", "flags"):
+                elif part.name in ("environment", "flags", "message", "commit"):
                     text = (await part.read(decode=True))[:_MAX_FIELD].decode("utf-8", "replace")
                     fields[part.name] = text
                 else:

@@ -73,6 +73,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (folder) {
       body = new FormData();
       body.append("environment", form.elements.environment.value);
+      body.append("message", form.elements.message.value);
       for (const [path, file] of folder) body.append("file", file, path);
     }
     const request = new XMLHttpRequest();

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.harness.control_plane import ADMIN
+
 WHARF = str(Path(sys.executable).with_name("wharf"))
 
 
@@ -86,3 +88,11 @@ class WharfCli:
         os.close(main)
         code = process.wait(10)
         return Ran(code, seen.decode(errors="replace").replace("\r\n", "\n"), "")
+
+
+async def log_in(cli: WharfCli) -> None:
+    """`wharf login` as the harness's admin, the password on stdin."""
+    ran = await cli.run(
+        "login", "--email", ADMIN["email"], "--password-stdin", stdin=ADMIN["password"] + "\n"
+    )
+    assert ran.code == 0, ran.err

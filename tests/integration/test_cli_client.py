@@ -5,41 +5,18 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.control_plane import ADMIN, control_plane
+from tests.harness.control_plane import ADMIN
 from tests.harness.ports import free_port
-from tests.harness.wharf_cli import WharfCli
+from tests.harness.wharf_cli import WharfCli, log_in
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """`wharf serve` with the admin of ADMIN; its URL."""
-    listen = ("127.0.0.1", free_port())
-    nowhere = f"127.0.0.1:{free_port()}"
-    options = {"job_poll": "1", "dns_resolver": nowhere, "http_check_address": nowhere}
-    async with control_plane(
-        tmp_path / "data", database_url, listen, tmp_path / "serve.log", **options
-    ) as url:
-        yield url
-
-
-@pytest.fixture
-def cli(server: str, tmp_path: Path) -> WharfCli:
-    """`wharf` pointed at the server by WHARF_URL, with a config folder of its own."""
-    return WharfCli(tmp_path / "home", server)
-
-
-async def _logged_in(cli: WharfCli) -> None:
-    ran = await cli.run(
-        "login", "--email", ADMIN["email"], "--password-stdin", stdin=ADMIN["password"] + "\n"
-    )
-    assert ran.code == 0, ran.err
+_logged_in = log_in
 
 
 async def test_cli_login_keeps_a_token_0600_whoami_and_logout_revokes_it(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controlplane.cli import api_client
+from controlplane.cli.client import CliFailure
 from controlplane.cli.commands import main
+from controlplane.cli.uploading import parse_flag_options
 from controlplane.config import Settings
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
@@ -28,6 +28,14 @@ async def server_url(aiohttp_server: Any, settings: Settings) -> tuple[str, str]
     await app[SERVICES].sites.create(owner, "blog")
     _, token = await app[SERVICES].accounts.create_token(owner, "ci")
     return str(server.make_url("/")), token
+
+
+@pytest.fixture(autouse=True)
+def _no_logins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config folder of the test's own: no login kept by anyone else is used."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in ("WHARF_URL", "WHARF_TOKEN", "WHARF_SITE", "WHARF_ENV"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -60,7 +68,7 @@ async def test_cli_deploy_folder_then_zip_then_rollback(
         _run, capsys, "rollback", "--site", "blog", "--url", url, "--token", token
     )
     assert code == 0, err
-    assert out.startswith("Rolled back blog (production):")
+    assert out.startswith("blog (production): ") and "is live (was " in out
 
 
 async def test_cli_deploy_failures_exit_nonzero_with_the_report(
@@ -99,32 +107,19 @@ async def test_cli_deploy_failures_exit_nonzero_with_the_report(
     code, _, err = await asyncio.to_thread(
         _run, capsys, "deploy", str(broken), "--site", "other", "--url", url, "--token", token
     )
-    assert code == 1 and "site_not_found" in err
+    assert code == 3 and "no site named 'other'" in err and "--create" in err
     code, _, err = await asyncio.to_thread(
         _run, capsys, "deploy", str(broken), "--site", "blog", "--url", url
     )
-    assert code == 2 and "WHARF_TOKEN" in err
+    assert code == 4 and "not logged in" in err and "WHARF_TOKEN" in err
     code, _, err = await asyncio.to_thread(
         _run, capsys, "rollback", "--site", "blog", "--url", "http://127.0.0.1:9", "--token", token
     )
     assert code == 1 and "cannot reach" in err
 
 
-def test_cli_progress_bar_draws_on_a_terminal() -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    screen = Terminal()
-    progress = api_client.Progress(2_000_000, screen)
-    progress.advance(1_000_000)
-    progress.advance(1_000_000)
-    progress.finish()
-    assert "50%" in screen.getvalue() and "100%" in screen.getvalue()
-
-
 def test_cli_flag_options_become_api_flags() -> None:
-    flags = api_client.parse_flag_options(["minify=false", "root=docs"], ["env.KEY=abc"])
+    flags = parse_flag_options(["minify=false", "root=docs"], ["env.KEY=abc"])
     assert flags == {"minify": False, "root": "docs", "env.KEY": {"value": "abc", "secret": True}}
-    with pytest.raises(api_client.CliFailure):
-        api_client.parse_flag_options(["novalue"], [])
+    with pytest.raises(CliFailure):
+        parse_flag_options(["novalue"], [])

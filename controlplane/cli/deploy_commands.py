@@ -73,9 +73,12 @@ async def _upload(ctx: Context, args: argparse.Namespace, archive: Path) -> dict
     flags = parse_flag_options(args.flag, args.secret_flag)
     if flags:
         params["flags"] = json.dumps(flags)
-    for name in ("message", "commit"):
-        if getattr(args, name):
-            params[name] = getattr(args, name)
+    if args.message:  # a commit's whole message from CI: its subject is what the history shows
+        params["message"] = (
+            args.message.strip().splitlines()[0][:500] if args.message.strip() else ""
+        )
+    if args.commit:
+        params["commit"] = args.commit
     size = (await asyncio.to_thread(archive.stat)).st_size
     path = f"{_site_path(args)}/deploys"
     if not ctx.output.err.isatty():  # a bar only for a person watching
@@ -302,7 +305,9 @@ def register(
     parser.add_argument(
         "--create", action="store_true", help="create the site when it does not exist"
     )
-    parser.add_argument("--message", help="one line the history shows (a commit's subject)")
+    parser.add_argument(
+        "--message", help="what the history shows (of a commit's message, its first line)"
+    )
     parser.add_argument("--commit", help="the commit it was built from")
     parser.add_argument("--follow", action="store_true", help="show the build log as it runs")
     parser.add_argument("--flag", action="append", default=[], help="a build flag, name=value")

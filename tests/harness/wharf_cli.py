@@ -36,11 +36,12 @@ class WharfCli:
         if url:
             self.env["WHARF_URL"] = url
 
-    async def run(self, *args: str, stdin: str = "", **env: str) -> Ran:
-        """Run `wharf args…` with stdin, not on a terminal."""
+    async def run(self, *args: str, stdin: str = "", cwd: Path | None = None, **env: str) -> Ran:
+        """Run `wharf args…` with stdin, not on a terminal (in cwd when given)."""
         process = await asyncio.create_subprocess_exec(
             WHARF,
             *args,
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -16,7 +16,14 @@ import aiohttp
 from aiohttp import web
 
 from controlplane.accounts.first_admin import ensure_first_admin
-from controlplane.cli import account_commands, api_client, site_commands
+from controlplane.cli import (
+    account_commands,
+    api_client,
+    domain_commands,
+    gate_commands,
+    site_commands,
+    tls_commands,
+)
 from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.errors import WharfError
@@ -118,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", parents=[client], help="go back to a deploy")
     rollback.add_argument("--to", dest="deploy_id", help="a deploy id (default: the previous)")
     remote = remote_options()
-    for module in (account_commands, site_commands):
+    for module in (account_commands, site_commands, domain_commands, gate_commands, tls_commands):
         module.register(commands, remote)
     return parser
 

@@ -12,7 +12,11 @@ from controlplane.cli.remote import Context
 from controlplane.cli.resources import routing_note, site_path
 from controlplane.cli.site_commands import confirmed
 
-_BY = {"dns": "by its DNS record", "http": "by its HTTP token", "admin": "vouched for by an admin"}
+_BY = {
+    "dns": "(by its DNS record)",
+    "http": "(by its HTTP token)",
+    "admin": "(vouched for by an admin)",
+}
 
 
 def relative_name(record: str, hostname: str) -> str:

@@ -411,6 +411,13 @@ async def test_cli_tls_for_a_site_and_its_domain(cli: WharfCli, tmp_path: Path) 
     assert (after["strategy"], after["redirect_https"]) == ("wharf", True)
     back = json.loads((await cli.run("tls", "set", "inherit", "--site", "blog", "--json")).out)
     assert back["strategy"] is None and back["redirect_https"] is True  # the redirect is kept
+    # A site's HSTS not given goes back to the base domain's, and the CLI says so.
+    assert (await cli.run("tls", "set", "wharf", "--site", "blog", "--hsts", "600")).code == 0
+    reset = await cli.run("tls", "set", "wharf", "--site", "blog")
+    assert reset.code == 0
+    assert "HSTS of blog is now the base domain's, 0 s (it was 600 s): give --hsts 600" in _flat(
+        reset.err
+    )
 
     domain = ("--site", "blog", "--domain", "www.example.com")
     assert (await cli.run("domains", "add", "www.example.com", "--site", "blog")).code == 0

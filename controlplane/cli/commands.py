@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from controlplane.accounts.first_admin import ensure_first_admin
-from controlplane.cli import account_commands, deploy_commands, site_commands
+from controlplane.cli import (
+    account_commands,
+    deploy_commands,
+    domain_commands,
+    gate_commands,
+    site_commands,
+    tls_commands,
+)
 from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.errors import WharfError
@@ -85,7 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a label for the token (WHARF_TOKEN_NAME) [default: cli]",
     )
     remote = remote_options()
-    for module in (account_commands, site_commands, deploy_commands):
+    modules = (
+        account_commands,
+        site_commands,
+        deploy_commands,
+        domain_commands,
+        gate_commands,
+        tls_commands,
+    )
+    for module in modules:
         module.register(commands, remote)
     return parser
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import logging
 import os
 import signal
 import sys
@@ -29,6 +30,8 @@ from controlplane.web.app import create_app
 from controlplane.web.runner import WharfRunner
 from edge.responder import EdgeConfig
 from edge.server import EdgeOptions, run_edge
+
+log = logging.getLogger(__name__)
 
 
 def _settings_parser() -> argparse.ArgumentParser:
@@ -205,6 +208,7 @@ async def _migrate(settings: Settings, print_schema: bool) -> None:
         if print_schema:
             async with store.pool.acquire() as conn:
                 sys.stdout.write(await describe_schema(conn))
+    log.info("database schema is current")
 
 
 async def _user_create(settings: Settings, email: str, role: str, password: str | None) -> None:
@@ -214,6 +218,7 @@ async def _user_create(settings: Settings, email: str, role: str, password: str 
         password = getpass.getpass("Password: ")
     async with open_store(settings) as store:
         user = await accounts_for(settings, store).create_user(None, email, password, role)
+    log.info("user created", extra={"user": user.email, "role": user.role, "id": user.id})
     print(f"created {user.role} {user.email} (id {user.id})")
 
 
@@ -222,7 +227,9 @@ async def _token_create(settings: Settings, email: str, name: str) -> None:
         found = await store.user_credentials(email)
         if found is None:
             raise WharfError(f"no user {email!r}", code="user_not_found")
-        _, text = await accounts_for(settings, store).create_token(found[0], name)
+        token, text = await accounts_for(settings, store).create_token(found[0], name)
+    # The token alone on stdout (a script captures it); the record of it goes to the log.
+    log.info("API token created", extra={"user": email, "id": token.id, "label": token.name})
     print(text)
 
 
@@ -239,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wharf: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         if args.command in ("up", "serve"):
             up = args.command == "up"

@@ -17,7 +17,14 @@ import aiohttp
 from aiohttp import web
 
 from controlplane.accounts.first_admin import ensure_first_admin
-from controlplane.cli import account_commands, api_client, site_commands
+from controlplane.cli import (
+    account_commands,
+    api_client,
+    completion,
+    site_commands,
+    token_commands,
+    user_commands,
+)
 from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
 from controlplane.errors import WharfError
@@ -121,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", parents=[client], help="go back to a deploy")
     rollback.add_argument("--to", dest="deploy_id", help="a deploy id (default: the previous)")
     remote = remote_options()
-    for module in (account_commands, site_commands):
+    for module in (account_commands, site_commands, token_commands, user_commands):
         module.register(commands, remote)
+    completion.register(commands, parser)
     return parser
 
 
@@ -236,6 +244,9 @@ async def _token_create(settings: Settings, email: str, name: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wharf` console script."""
     args = build_parser().parse_args(argv)
+    if hasattr(args, "completion_of"):
+        sys.stdout.write(completion.script(args.completion_of, args.shell))
+        return 0
     if hasattr(args, "run"):
         return run_remote(args)
     if args.command in ("deploy", "rollback"):

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     user_create = user.add_parser("create", parents=[common], help="create a user")
-    user_create.add_argument("email")
+    user_create.add_argument("email", help="the new user's email")
     user_create.add_argument(
         "--role",
         choices=["admin", "member"],

@@ -12,6 +12,8 @@ from controlplane.cli.client import EXIT_NOT_FOUND, EXIT_USAGE, ApiError, CliFai
 from controlplane.cli.output import ago
 from controlplane.cli.remote import Context
 
+ADMINS_ONLY = "only admins manage users: ask an admin, or log in as one (`wharf login`)"
+
 
 async def _admin_call(ctx: Context, method: str, path: str, body: object = None) -> Any:
     """A users endpoint; a member's 403 said plainly, with what to do."""
@@ -19,7 +21,7 @@ async def _admin_call(ctx: Context, method: str, path: str, body: object = None)
         return await ctx.client.call(method, path, body=body)
     except ApiError as exc:
         if exc.code == "admin_required":
-            exc.message = "only admins manage users: ask an admin, or log in as one (`wharf login`)"
+            exc.message = ADMINS_ONLY
         raise
 
 
@@ -65,6 +67,11 @@ def _new_password(ctx: Context, args: argparse.Namespace) -> str:
 
 async def create_user(ctx: Context, args: argparse.Namespace) -> None:
     """Create a user with a role."""
+    if ctx.interactive and not args.password_stdin:
+        # A member is told before typing a password twice, not after.
+        me = await ctx.client.call("GET", "/api/v1/me")
+        if me["role"] != "admin":
+            raise ApiError(403, "admin_required", ADMINS_ONLY)
     password = _new_password(ctx, args)
     user = await _admin_call(
         ctx,

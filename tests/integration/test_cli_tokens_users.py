@@ -154,6 +154,9 @@ async def test_cli_users_commands_refuse_a_member_with_exit_4(
         assert ran.code == 4, args
         assert "only admins manage users: ask an admin" in ran.err, args
         assert ran.out == ""
+    # On a terminal, a member is refused before being asked for a password.
+    asked = await member.on_terminal("users", "create", "b@example.test")
+    assert asked.code == 4 and "only admins" in asked.out and "Password" not in asked.out
 
 
 async def test_cli_users_create_asks_the_password_twice_on_a_terminal(cli: WharfCli) -> None:

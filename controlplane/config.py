@@ -162,6 +162,14 @@ def parse_log_level(value: str) -> str:
     return level
 
 
+def parse_log_format(value: str) -> str:
+    """auto, json or text."""
+    chosen = value.lower()
+    if chosen not in {"auto", "json", "text"}:
+        raise ValueError(f"expected auto, json or text, got {value!r}")
+    return chosen
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration row: attribute name, parser, default text and help."""
@@ -293,6 +301,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Peers whose X-Forwarded-For is believed (comma-separated CIDRs).",
     ),
     Setting("log_level", parse_log_level, "info", "debug, info, warning or error."),
+    Setting(
+        "log_format",
+        parse_log_format,
+        "auto",
+        "json (one object a line), text (for a person), or auto: text on a terminal, else json.",
+    ),
     Setting(
         "allow_wildcard_domains",
         parse_bool,
@@ -486,6 +500,7 @@ class Settings:
     login_window: int
     trusted_proxies: tuple[IPNetwork, ...]
     log_level: str
+    log_format: str
     allow_wildcard_domains: bool
     dns_resolver: tuple[str, int] | None
     domain_check_timeout: int

@@ -1,4 +1,5 @@
-"""Structured JSON logs, one object a line, with secrets redacted before anything is written."""
+"""Logs as JSON lines (for machines) or text lines (for a person at a terminal), with secrets
+redacted before anything is written."""
 
 from __future__ import annotations
 
@@ -69,6 +70,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact(entry), default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Formats a record as one line for a person: time, level, event, then `name=value` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record, redacted."""
+        moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        fields = {
+            name: value
+            for name, value in vars(record).items()
+            if name not in _RECORD_FIELDS and not name.startswith("_")
+        }
+        shown = " ".join(f"{name}={value}" for name, value in redact(fields).items())
+        line = f"{moment} {record.levelname.lower():<7} {redact_text(record.getMessage())}"
+        line = f"{line}  {shown}" if shown else line
+        if record.exc_info:
+            line += "\n" + redact_text(self.formatException(record.exc_info))
+        return line
+
+
+def chosen_format(log_format: str, stream: TextIO) -> str:
+    """json or text: `auto` is text on a terminal and JSON lines otherwise."""
+    if log_format != "auto":
+        return log_format
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):  # a closed or unusual stream: machines read it
+        return "json"
+
+
 class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is at the time of each record (it may be replaced)."""
 
@@ -81,10 +111,14 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Send every log record to the stream (stderr by default) as redacted JSON lines."""
+def configure_logging(
+    level: str = "INFO", stream: TextIO | None = None, log_format: str = "json"
+) -> None:
+    """Send every log record to the stream (stderr by default), redacted, as JSON lines or text
+    lines (`log_format` json, text, or auto: text on a terminal)."""
     handler = logging.StreamHandler(stream) if stream else _CurrentStderrHandler()
-    handler.setFormatter(JsonFormatter())
+    fmt = chosen_format(log_format, stream or sys.stderr)
+    handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import logging
 import os
 import signal
 import sys
@@ -16,11 +17,14 @@ from aiohttp import web
 from controlplane.accounts.first_admin import ensure_first_admin
 from controlplane.cli import (
     account_commands,
+    completion,
     deploy_commands,
     domain_commands,
     gate_commands,
     site_commands,
     tls_commands,
+    token_commands,
+    user_commands,
 )
 from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, Settings, load_settings
@@ -34,6 +38,8 @@ from controlplane.web.app import create_app
 from controlplane.web.runner import WharfRunner
 from edge.responder import EdgeConfig
 from edge.server import EdgeOptions, run_edge
+
+log = logging.getLogger(__name__)
 
 
 def _settings_parser() -> argparse.ArgumentParser:
@@ -68,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     user_create = user.add_parser("create", parents=[common], help="create a user")
-    user_create.add_argument("email")
+    user_create.add_argument("email", help="the new user's email")
     user_create.add_argument(
         "--role",
         choices=["admin", "member"],
@@ -99,9 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         domain_commands,
         gate_commands,
         tls_commands,
+        token_commands,
+        user_commands,
     )
     for module in modules:
         module.register(commands, remote)
+    completion.register(commands, parser)
     return parser
 
 
@@ -159,6 +168,7 @@ async def _migrate(settings: Settings, print_schema: bool) -> None:
         if print_schema:
             async with store.pool.acquire() as conn:
                 sys.stdout.write(await describe_schema(conn))
+    log.info("database schema is current")
 
 
 async def _user_create(settings: Settings, email: str, role: str, password: str | None) -> None:
@@ -168,6 +178,7 @@ async def _user_create(settings: Settings, email: str, role: str, password: str 
         password = getpass.getpass("Password: ")
     async with open_store(settings) as store:
         user = await accounts_for(settings, store).create_user(None, email, password, role)
+    log.info("user created", extra={"user": user.email, "role": user.role, "id": user.id})
     print(f"created {user.role} {user.email} (id {user.id})")
 
 
@@ -176,13 +187,18 @@ async def _token_create(settings: Settings, email: str, name: str) -> None:
         found = await store.user_credentials(email)
         if found is None:
             raise WharfError(f"no user {email!r}", code="user_not_found")
-        _, text = await accounts_for(settings, store).create_token(found[0], name)
+        token, text = await accounts_for(settings, store).create_token(found[0], name)
+    # The token alone on stdout (a script captures it); the record of it goes to the log.
+    log.info("API token created", extra={"user": email, "id": token.id, "label": token.name})
     print(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wharf` console script."""
     args = build_parser().parse_args(argv)
+    if hasattr(args, "completion_of"):
+        sys.stdout.write(completion.script(args.completion_of, args.shell))
+        return 0
     if hasattr(args, "run"):
         return run_remote(args)
     overrides = {setting.name: getattr(args, setting.name, None) for setting in SETTINGS}
@@ -191,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wharf: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         if args.command in ("up", "serve"):
             up = args.command == "up"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from controlplane.config import Settings
 from controlplane.runtime.embedded_database import EmbeddedPostgres
 from controlplane.store import Store, open_pool
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -24,8 +27,8 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> AsyncIterat
         pool = await open_pool(dsn)
         try:
             store = Store(pool)
-            if migrate:
-                await store.migrate()
+            if migrate and (applied := await store.migrate()):
+                log.info("migrations applied", extra={"migrations": applied})
             yield store
         finally:
             pool.close()

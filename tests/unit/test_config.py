@@ -47,6 +47,7 @@ def test_config_secrets_are_hidden_in_repr() -> None:
         ("WHARF_LOGIN_MAX_FAILURES", "many"),
         ("WHARF_TRUSTED_PROXIES", "not-a-network"),
         ("WHARF_LOG_LEVEL", "loud"),
+        ("WHARF_LOG_FORMAT", "yaml"),
         ("WHARF_SECRET_KEY", "too-short"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Log redaction and the JSON line format."""
+"""Log redaction, the JSON line format and the text format for a person."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from controlplane.logs import REDACTED, configure_logging, redact, redact_text
+from controlplane.logs import REDACTED, chosen_format, configure_logging, redact, redact_text
 
 
 def test_redact_hides_secret_fields_at_any_depth() -> None:
@@ -50,3 +50,29 @@ def test_configure_logging_writes_one_json_object_a_line() -> None:
     assert entry["level"] == "info"
     assert entry["site"] == "blog"
     assert entry["secret"] == REDACTED
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_logs_auto_format_is_text_on_a_terminal_and_json_otherwise() -> None:
+    assert chosen_format("auto", _Terminal()) == "text"
+    assert chosen_format("auto", io.StringIO()) == "json"
+    assert chosen_format("json", _Terminal()) == "json"
+    assert chosen_format("text", io.StringIO()) == "text"
+
+
+def test_logs_text_format_is_one_redacted_line_with_its_fields() -> None:
+    stream = _Terminal()
+    configure_logging("INFO", stream, log_format="auto")
+    try:
+        logging.getLogger("x").info(
+            "token made wharf_" + "y" * 43, extra={"user": "a@b.test", "secret": "s"}
+        )
+    finally:
+        logging.getLogger().handlers.clear()
+    (line,) = stream.getvalue().splitlines()
+    assert not line.startswith("{")
+    assert line.endswith(f"info    token made {REDACTED}  user=a@b.test secret={REDACTED}")

@@ -91,6 +91,22 @@ def embedded_server() -> Iterator[DatabaseServer]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run `one_database` tests against the embedded server only: they test the UI and the
+    command line through a real stack, and the store's tests cover both servers already."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        server = params.params.get("database_server") if params else None
+        if item.get_closest_marker("one_database") and server == "external":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def _server_params() -> list[str]:
     return ["embedded", "external"] if os.environ.get("WHARF_TEST_DATABASE_URL") else ["embedded"]
 

@@ -37,6 +37,11 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
         None,
         404,
     ),
+    ("GET", "/api/v1/sites/{site}/deploys/{deploy}/log/stream"): (
+        "/api/v1/sites/owned/deploys/000000000000/log/stream",
+        None,
+        404,
+    ),
     ("POST", "/api/v1/sites/{site}/deploys/{deploy}/publish"): (
         "/api/v1/sites/owned/deploys/000000000000/publish",
         None,

@@ -13,7 +13,7 @@ from tests.harness.control_plane import ADMIN
 from tests.harness.ports import free_port
 from tests.harness.wharf_cli import WharfCli, log_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 
 _logged_in = log_in

@@ -14,7 +14,7 @@ import pytest
 from tests.harness.wharf_cli import WharfCli, log_in
 from tests.sites import site_files, write_site, zip_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 
 async def _deployed(cli: WharfCli, folder: Path, *options: str) -> dict[str, object]:

@@ -19,7 +19,7 @@ from tests.harness.wharf_cli import WharfCli
 from tests.harness.wharf_cli import log_in as _logged_in
 from tests.integration.test_domains import FakeDns
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 MEMBER = {"email": "member@example.test", "password": "member-password-1"}
 

@@ -14,7 +14,7 @@ from tests.harness.control_plane import ADMIN
 from tests.harness.wharf_cli import WharfCli
 from tests.harness.wharf_cli import log_in as _logged_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 MEMBER = {"email": "dev@example.test", "password": "dev-password-1"}
 

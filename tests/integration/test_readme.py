@@ -16,7 +16,7 @@ from tests.harness.waiting import wait_for
 from tests.harness.wharf_cli import WharfCli
 from tests.sites import site_files, write_site
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 README = Path(__file__).parents[2] / "README.md"
 
 

@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 from tests.harness.control_plane import ADMIN
 from tests.integration.test_ui_browser import SIZES, Running, _serious, _sign_in, running
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 __all__ = ["running"]  # the fixture, imported to be used here
 MEMBER = {"email": "dev@example.test", "password": "dev-password-1"}
 

@@ -22,7 +22,7 @@ from tests.harness.ports import free_port
 from tests.harness.waiting import wait_for
 from tests.sites import site_files, zip_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(
     os.environ.get("WHARF_SCREENSHOTS", Path(__file__).parents[2] / "build" / "screenshots")

@@ -21,7 +21,7 @@ from tests.harness.ports import free_port
 from tests.integration.test_ui_browser import CHROMIUM, SIZES, _sign_in
 from tests.sites import site_files, write_site, zip_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 STAGING_PASSWORD = "staging-visitors-1"
 
 

@@ -23,7 +23,7 @@ from tests.integration.test_ui_browser import (  # the fixture, shared with the 
     running,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 __all__ = ["running"]  # a fixture: pytest finds it by its name in this module
 MEMBER = {"email": "member@example.test", "password": "member-password-1", "role": "member"}
 

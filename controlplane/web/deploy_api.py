@@ -245,7 +245,15 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
         "/api/v1/sites/{site}/deploys/{deploy}/log/stream",
         follow_deploy_log,
         "Build log as it is written: server-sent events (id = line number), then `done`",
-        response={"type": "string"},
+        # One event: a line (its number as the id), or `done` with the deploy's status.
+        response={
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "event": {"type": "string", "enum": ["message", "done"]},
+                "data": {"type": "string"},
+            },
+        },
         content_type="text/event-stream",
     ),
     Endpoint(

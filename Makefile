@@ -40,7 +40,7 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy controlplane edge
 
 pytest: $(VENV)/.installed-test debian-deps
-	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-report=term -n auto --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -257,7 +257,7 @@ def _say_event(ctx: Context, args: argparse.Namespace, event: dict[str, Any]) ->
 
 async def rollback(ctx: Context, args: argparse.Namespace) -> None:
     """Go back to the previous deploy, or to the one named."""
-    body: dict[str, Any] = {"environment": args.environment or "production"}
+    body: dict[str, Any] = {"environment": args.environment}
     if args.to:
         body["deploy_id"] = args.to
     event = await ctx.client.call("POST", f"{_site_path(args)}/rollback", body=body)
@@ -274,7 +274,8 @@ async def pin(ctx: Context, args: argparse.Namespace) -> None:
     ctx.output.result(d, lambda: ctx.output.line(f"Deploy {d['id']} is {said}."))
 
 
-def _site_options(required_env: bool = False) -> argparse.ArgumentParser:
+def _site_options(env_default: str | None = None, *, env: bool = True) -> argparse.ArgumentParser:
+    """--site (or WHARF_SITE), and --env when the command has one (default env_default)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
         "--site",
@@ -282,14 +283,14 @@ def _site_options(required_env: bool = False) -> argparse.ArgumentParser:
         required=not os.environ.get("WHARF_SITE"),
         help="the site's name (WHARF_SITE)",
     )
-    parser.add_argument(
-        "--env",
-        dest="environment",
-        choices=["production", "staging"],
-        default=os.environ.get("WHARF_ENV") or ("production" if required_env else None),
-        help="production or staging (WHARF_ENV)"
-        + (" [default: production]" if required_env else " [default: both]"),
-    )
+    if env:
+        parser.add_argument(
+            "--env",
+            dest="environment",
+            choices=["production", "staging"],
+            default=os.environ.get("WHARF_ENV") or env_default,
+            help=f"production or staging (WHARF_ENV) [default: {env_default or 'both'}]",
+        )
     return parser
 
 
@@ -297,7 +298,8 @@ def register(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], remote: argparse.ArgumentParser
 ) -> None:
     """Add deploy, deploys, logs, publish, rollback, pin and unpin."""
-    site, site_env = _site_options(), _site_options(required_env=True)
+    site = _site_options(env=False)  # a deploy id names its environment
+    site_env = _site_options("production")
     parser = commands.add_parser(
         "deploy", parents=[remote, site_env], help="deploy a folder or a ZIP of a built site"
     )
@@ -324,7 +326,9 @@ def register(
 
     deploys = commands.add_parser("deploys", help="a site's deploys")
     actions = deploys.add_subparsers(dest="action", required=True)
-    parser = actions.add_parser("list", parents=[remote, site], help="newest first, LIVE marked")
+    parser = actions.add_parser(
+        "list", parents=[remote, _site_options()], help="newest first, LIVE marked"
+    )
     parser.set_defaults(run=list_deploys)
     parser = actions.add_parser("show", parents=[remote, site], help="one deploy")
     parser.add_argument("deploy", help="the deploy's id")
@@ -338,7 +342,7 @@ def register(
     parser.add_argument("deploy", help="the deploy's id")
     parser.set_defaults(run=publish)
     parser = commands.add_parser(
-        "rollback", parents=[remote, site], help="go back to the previous deploy, or one named"
+        "rollback", parents=[remote, site_env], help="go back to the previous deploy, or one named"
     )
     parser.add_argument("--to", help="the deploy to go back to [default: the previous]")
     parser.set_defaults(run=rollback)

@@ -27,14 +27,23 @@ async def stream_log(
     )
     await response.prepare(request)
     deploys = services(request).deploys
-    while True:
-        current = await deploys.get(user, deploy.site_name, deploy.id)
+
+    async def send_new_lines() -> None:
+        nonlocal sent
         for line in await deploys.log(user, deploy.site_name, deploy.id):
             if line.line_no > sent:
                 text = line.text.replace("\r", " ").replace("\n", " ")
                 await response.write(f"id: {line.line_no}\ndata: {text}\n\n".encode())
                 sent = line.line_no
+
+    while True:
+        current = await deploys.get(user, deploy.site_name, deploy.id)
+        await send_new_lines()
         if await deploys.settled(current):
+            # The worker logs "published" just after the publish commits: one more look, so
+            # the stream does not end a moment before the line that says what happened.
+            await asyncio.sleep(LOG_POLL_SECONDS)
+            await send_new_lines()
             await response.write(f"event: done\ndata: {current.status}\n\n".encode())
             return response
         await asyncio.sleep(LOG_POLL_SECONDS)

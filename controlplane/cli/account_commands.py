@@ -32,13 +32,12 @@ def _credentials(ctx: Context, args: argparse.Namespace) -> tuple[str, str]:
     if password is None and ctx.interactive:
         password = _ask("Password: ", secret=True)
     if not email or not password:
-        failure = CliFailure(
+        raise CliFailure(
             "give --email (or WHARF_EMAIL) and the password in WHARF_PASSWORD or on stdin"
             " with --password-stdin",
             code="credentials_required",
+            exit_code=EXIT_USAGE,
         )
-        failure.exit_code = EXIT_USAGE
-        raise failure
     return email, password
 
 

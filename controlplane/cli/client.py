@@ -23,19 +23,22 @@ EXIT_UNAUTHORISED = 4  # no token, a bad one, or not allowed
 class CliFailure(WharfError):
     """A failure to report on stderr; `exit_code` says how the command ends."""
 
-    exit_code = EXIT_FAILED
+    def __init__(
+        self, message: str, *, code: str, details: object = None, exit_code: int = EXIT_FAILED
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.exit_code = exit_code
 
 
 class ApiError(CliFailure):
     """The control plane refused a call: its status, code, message and details."""
 
     def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
-        super().__init__(message, code=code, details=details)
+        exit_code = {404: EXIT_NOT_FOUND, 401: EXIT_UNAUTHORISED, 403: EXIT_UNAUTHORISED}
+        super().__init__(
+            message, code=code, details=details, exit_code=exit_code.get(status, EXIT_FAILED)
+        )
         self.status = status
-        if status == 404:
-            self.exit_code = EXIT_NOT_FOUND
-        elif status in (401, 403):
-            self.exit_code = EXIT_UNAUTHORISED
 
 
 @dataclass(frozen=True)

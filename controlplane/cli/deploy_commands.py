@@ -45,13 +45,12 @@ async def _ensure_site(ctx: Context, args: argparse.Namespace) -> dict[str, Any]
         sys.stderr.flush()
         create = sys.stdin.readline().strip().lower() in ("y", "yes")
     if not create:
-        failure = CliFailure(
+        raise CliFailure(
             f"no site named {args.site!r}: create it with `wharf sites create {args.site}`,"
             " or deploy with --create",
             code="site_not_found",
+            exit_code=EXIT_NOT_FOUND,
         )
-        failure.exit_code = EXIT_NOT_FOUND
-        raise failure
     created: dict[str, Any] = await ctx.client.call(
         "POST", "/api/v1/sites", body={"name": args.site}
     )

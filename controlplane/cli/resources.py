@@ -18,9 +18,7 @@ def site_path(site: str, *rest: str) -> str:
 
 def usage_failure(message: str, code: str = "usage") -> CliFailure:
     """A failure of the command line itself: exit code 2."""
-    failure = CliFailure(message, code=code)
-    failure.exit_code = EXIT_USAGE
-    return failure
+    return CliFailure(message, code=code, exit_code=EXIT_USAGE)
 
 
 def file_text(path: str, what: str) -> str:

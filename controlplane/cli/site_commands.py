@@ -72,9 +72,11 @@ def confirmed(ctx: Context, name: str, yes: bool, what: str) -> None:
     if yes:
         return
     if not ctx.interactive:
-        failure = CliFailure(f"{what}: give --yes to confirm (no terminal to ask)", code="no_yes")
-        failure.exit_code = EXIT_USAGE
-        raise failure
+        raise CliFailure(
+            f"{what}: give --yes to confirm (no terminal to ask)",
+            code="no_yes",
+            exit_code=EXIT_USAGE,
+        )
     sys.stderr.write(f"{what}. Type {name} to confirm: ")
     sys.stderr.flush()
     if sys.stdin.readline().strip() != name:

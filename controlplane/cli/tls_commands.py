@@ -59,13 +59,12 @@ def domain_status(document: dict[str, Any], target: Target) -> dict[str, Any]:
     for status in statuses:
         if wanted in status["hostnames"]:
             return status
-    failure = CliFailure(
+    raise CliFailure(
         f"{target.site} has no verified domain {target.domain!r}: see"
         f" `wharf domains list --site {target.site}`",
         code="domain_not_found",
+        exit_code=EXIT_NOT_FOUND,
     )
-    failure.exit_code = EXIT_NOT_FOUND
-    raise failure
 
 
 def status_words(status: dict[str, Any]) -> str:

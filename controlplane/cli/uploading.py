@@ -30,9 +30,9 @@ def parse_flag_options(flags: list[str], secret_flags: list[str]) -> dict[str, A
     for text, secret in [(f, False) for f in flags] + [(f, True) for f in secret_flags]:
         name, sep, raw = text.partition("=")
         if not sep or not name:
-            failure = CliFailure(f"flags are name=value, got {text!r}", code="invalid_flag")
-            failure.exit_code = EXIT_USAGE
-            raise failure
+            raise CliFailure(
+                f"flags are name=value, got {text!r}", code="invalid_flag", exit_code=EXIT_USAGE
+            )
         value: Any = json.loads(raw) if raw in ("true", "false") else raw
         result[name] = {"value": value, "secret": True} if secret else value
     return result

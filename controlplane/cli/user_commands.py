@@ -8,9 +8,10 @@ import getpass
 import sys
 from typing import Any
 
-from controlplane.cli.client import EXIT_NOT_FOUND, EXIT_USAGE, ApiError, CliFailure
+from controlplane.cli.client import EXIT_NOT_FOUND, ApiError, CliFailure
 from controlplane.cli.output import ago
 from controlplane.cli.remote import Context
+from controlplane.cli.resources import usage_failure
 
 ADMINS_ONLY = "only admins manage users: ask an admin, or log in as one (`wharf login`)"
 
@@ -44,24 +45,18 @@ async def list_users(ctx: Context, args: argparse.Namespace) -> None:
     )
 
 
-def _usage(message: str, code: str) -> CliFailure:
-    failure = CliFailure(message, code=code)
-    failure.exit_code = EXIT_USAGE
-    return failure
-
-
 def _new_password(ctx: Context, args: argparse.Namespace) -> str:
     """From stdin with --password-stdin, else asked twice at a terminal."""
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     if not ctx.interactive:
-        raise _usage(
+        raise usage_failure(
             "give the new user's password on stdin with --password-stdin (no terminal to ask)",
             "password_required",
         )
     password = getpass.getpass("Password for the new user: ")
     if getpass.getpass("Same password again: ") != password:
-        raise _usage("the two passwords differ: nothing was created", "password_mismatch")
+        raise usage_failure("the two passwords differ: nothing was created", "password_mismatch")
     return password
 
 
@@ -93,11 +88,11 @@ async def _find(ctx: Context, who: str) -> dict[str, Any]:
     for user in document["users"]:
         if str(user["id"]) == who or user["email"].lower() == who.lower():
             return dict(user)
-    failure = CliFailure(
-        f"no user {who!r}: see `wharf users list` for emails and ids", code="user_not_found"
+    raise CliFailure(
+        f"no user {who!r}: see `wharf users list` for emails and ids",
+        code="user_not_found",
+        exit_code=EXIT_NOT_FOUND,
     )
-    failure.exit_code = EXIT_NOT_FOUND
-    raise failure
 
 
 async def _set_disabled(ctx: Context, who: str, disabled: bool) -> None:

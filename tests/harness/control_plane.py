@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from tests.harness.ports import free_port
 from tests.harness.waiting import tail
 
 ADMIN = {"email": "admin@example.test", "password": "admin-password-1"}
@@ -23,6 +24,18 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+def up_options(http_port: int) -> dict[str, str]:
+    """Flags for `wharf up` on free loopback ports, Traefik's HTTP entrypoint on http_port."""
+    return {
+        "job_poll": "1",
+        "edge_listen": f"127.0.0.1:{free_port()}",
+        "edge_workers": "1",
+        "http_listen": f"127.0.0.1:{http_port}",
+        "https_listen": f"127.0.0.1:{free_port()}",
+        "traefik_api_listen": f"127.0.0.1:{free_port()}",
+    }
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.harness.control_plane import ADMIN, control_plane
+from tests.harness.control_plane import ADMIN, control_plane, up_options
 from tests.harness.ports import free_port
 from tests.harness.waiting import wait_for
 from tests.harness.wharf_cli import WharfCli
@@ -40,14 +40,7 @@ def test_readme_quick_start_is_two_commands_then_the_client_block() -> None:
 
 async def test_readme_quick_start_works_verbatim(database_url: str, tmp_path: Path) -> None:
     http_port = free_port()
-    options = {
-        "job_poll": "1",
-        "edge_listen": f"127.0.0.1:{free_port()}",
-        "edge_workers": "1",
-        "http_listen": f"127.0.0.1:{http_port}",
-        "https_listen": f"127.0.0.1:{free_port()}",
-        "traefik_api_listen": f"127.0.0.1:{free_port()}",
-    }
+    options = up_options(http_port)
     listen = ("127.0.0.1", free_port())
     commands, url = quick_start()
     work = tmp_path / "work"

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Error, Page, async_playwright, expect
 
-from tests.harness.control_plane import ADMIN, control_plane
+from tests.harness.control_plane import ADMIN, control_plane, up_options
 from tests.harness.ports import free_port
 from tests.integration.test_ui_browser import CHROMIUM, SIZES, _sign_in
 from tests.sites import site_files, write_site, zip_bytes
@@ -45,12 +45,7 @@ async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """`wharf up` on free loopback ports; its domain checks look through its own Traefik."""
     http_port = free_port()
     options = {
-        "job_poll": "1",
-        "edge_listen": f"127.0.0.1:{free_port()}",
-        "edge_workers": "1",
-        "http_listen": f"127.0.0.1:{http_port}",
-        "https_listen": f"127.0.0.1:{free_port()}",
-        "traefik_api_listen": f"127.0.0.1:{free_port()}",
+        **up_options(http_port),
         "dns_resolver": f"127.0.0.1:{free_port()}",  # no DNS answers: the HTTP token decides
         "http_check_address": f"127.0.0.1:{http_port}",
         "domain_check_timeout": "2",

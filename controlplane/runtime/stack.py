@@ -132,14 +132,15 @@ async def traefik_process(settings: Settings, expected_routers: set[str]) -> Asy
     await asyncio.to_thread(
         write_json_atomically, layout.traefik_static, static
     )  # JSON is YAML: Traefik reads it with --configFile
-    process = await asyncio.create_subprocess_exec(
-        traefik_binary(),
-        f"--configFile={layout.traefik_static}",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=layout.traefik_log.open("ab"),
-        env=traefik_environment(settings),
-        preexec_fn=_die_with_parent,
-    )
+    with layout.traefik_log.open("ab") as log:  # Traefik logs to stdout; panics go to stderr
+        process = await asyncio.create_subprocess_exec(
+            traefik_binary(),
+            f"--configFile={layout.traefik_static}",
+            stdout=log,
+            stderr=log,
+            env=traefik_environment(settings),
+            preexec_fn=_die_with_parent,
+        )
     api_host, api_port = settings.traefik_api_listen
     api_url = f"http://{api_host}:{api_port}"
     try:

@@ -94,7 +94,9 @@ def render_static(
             "providersThrottleDuration": "50ms",
             "file": {"directory": str(dynamic_dir), "watch": True},
         },
-        "log": {"level": "ERROR"},
+        # INFO: lego logs each ACME step (solver, propagation wait, validation) at that level,
+        # the one record of why a certificate of the traefik TLS strategy did not come.
+        "log": {"level": "INFO", "noColor": True},
     }
     if acme is not None:
         static["certificatesResolvers"] = _resolvers(acme)

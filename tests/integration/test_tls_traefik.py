@@ -304,12 +304,15 @@ async def test_tls_traefik_strategy_gets_certificates_from_traefiks_own_resolver
     root = pebble.root_pem()
     # The custom domain by TLS-ALPN-01, the base domain's wildcard by DNS-01 (lego's exec).
     await until("blog.example", lambda: verifies(stack.https_port, "blog.example", root), 60)
-    await until("the wildcard", lambda: verifies(stack.https_port, f"blog.{BASE_DOMAIN}", root), 60)
+    # Longer than lego's 60 s DNS propagation timeout, so that a failure is in Traefik's log.
+    await until("the wildcard", lambda: verifies(stack.https_port, f"blog.{BASE_DOMAIN}", root), 90)
     wildcard = presented(stack.https_port, f"blog.{BASE_DOMAIN}")
     names = wildcard.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(names.get_values_for_type(x509.DNSName)) == [f"*.{BASE_DOMAIN}", BASE_DOMAIN]
     assert fingerprint(presented(stack.https_port, "blog.example")) != fingerprint(wildcard)
-    # Wharf holds none of these: Traefik keeps them in its acme.json.
+    # Wharf holds none of these: Traefik keeps them in its acme.json, and says how in its log.
     assert await services.store.certificates() == []
+    log = stack.settings.layout.traefik_log.read_text()
+    assert "dns01: waiting for record propagation" in log and "domain=*.sites.test" in log
     status, headers = get(stack.http_port, "blog.example")
     assert status.split()[1] in ("301", "308") and headers["location"].startswith("https://")

@@ -205,7 +205,8 @@ SETTINGS: tuple[Setting, ...] = (
         "edge_url",
         parse_optional,
         "",
-        "How Traefik reaches the edge; unset means http://<WHARF_EDGE_LISTEN>.",
+        "How Traefik reaches the edge; unset: http://edge-<COOLIFY_RESOURCE_UUID>:<edge port>"
+        " in Coolify, else http://<WHARF_EDGE_LISTEN>.",
     ),
     Setting(
         "control_host",
@@ -225,7 +226,7 @@ SETTINGS: tuple[Setting, ...] = (
         parse_optional,
         "",
         "How Traefik reaches the control plane (password gates' check and login page);"
-        " unset means http://<WHARF_LISTEN>.",
+        " unset: http://wharf-<COOLIFY_RESOURCE_UUID>:<port> in Coolify, else http://<WHARF_LISTEN>.",
     ),
     Setting("http_listen", parse_listen, "127.0.0.1:8080", "Traefik's http entrypoint (wharf up)."),
     Setting(
@@ -534,6 +535,9 @@ class Settings:
     traefik_cert_resolver: str
     traefik_wildcard_resolver: str
     cloudflare_trusted_ips: bool
+    # Not a WHARF_* setting: Coolify puts its stack's id in every container and names the
+    # containers <service>-<id>, the one name of the edge no other stack can share.
+    coolify_resource_uuid: str | None = None
 
     @property
     def layout(self) -> DataLayout:
@@ -547,9 +551,10 @@ class Settings:
 
     @property
     def traefik_staging_dir(self) -> Path:
-        """Where Traefik's file is written before its rename: beside the watched folder, on
-        the same filesystem (a rename cannot cross filesystems), but not inside it."""
-        return self.traefik_watched_dir.parent / "wharf-staging"
+        """Where Traefik's file is written before its rename: a subfolder of the watched one,
+        so that mounting that one folder is enough (a rename cannot cross mounts). Traefik reads
+        subfolders but does not watch them, and skips files not named .yml/.yaml/.toml."""
+        return self.traefik_watched_dir / ".wharf-staging"
 
     @property
     def site_link_template(self) -> str:
@@ -563,13 +568,21 @@ class Settings:
     def edge_upstream(self) -> str:
         """The URL Traefik forwards site requests to."""
         host, port = self.edge_listen
-        return self.edge_url or f"http://{host}:{port}"
+        if self.edge_url:
+            return self.edge_url
+        if self.coolify_resource_uuid:
+            return f"http://edge-{self.coolify_resource_uuid}:{port}"
+        return f"http://{host}:{port}"
 
     @property
     def control_upstream(self) -> str:
         """The URL Traefik forwards gate checks and gate logins to."""
         host, port = self.listen
-        return self.control_url or f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        if self.control_url:
+            return self.control_url
+        if self.coolify_resource_uuid:
+            return f"http://wharf-{self.coolify_resource_uuid}:{port}"
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -595,4 +608,7 @@ def load_settings(
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{setting.env}: {exc}") from None
-    return Settings(**values)
+    coolify = environ.get("COOLIFY_RESOURCE_UUID") or None
+    if coolify is not None and not is_dns_label(coolify):
+        raise ConfigError(f"COOLIFY_RESOURCE_UUID: expected Coolify's resource id, got {coolify!r}")
+    return Settings(**values, coolify_resource_uuid=coolify)

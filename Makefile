@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Debian packages the test suite drives for real (installed only when run as root).
 DEBIAN_TEST_PACKAGES ?= pebble chromium
 
-.PHONY: run test lint typecheck pytest debian-deps clean schema hooks openapi
+.PHONY: run test lint typecheck pytest debian-deps clean schema hooks openapi release
 
 $(BIN)/python:
 	@# Debian's python3.11 needs python3-venv for ensurepip; install it when we can.
@@ -32,12 +32,12 @@ debian-deps:
 	fi
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check controlplane edge tests
-	$(BIN)/ruff format --check controlplane edge tests
+	$(BIN)/ruff check controlplane edge tests scripts/release
+	$(BIN)/ruff format --check controlplane edge tests scripts/release
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy controlplane edge
+	$(BIN)/mypy controlplane edge scripts/release
 
 pytest: $(VENV)/.installed-test debian-deps
 	$(BIN)/pytest --cov --cov-report=term -n auto --dist loadfile $(PYTEST_ARGS)
@@ -48,6 +48,12 @@ test: lint typecheck pytest
 hooks: $(VENV)/.installed-test
 	$(BIN)/pre-commit install
 	git config blame.ignoreRevsFile .git-blame-ignore-revs  # blame looks through mechanical moves
+
+# Cut a release: `make release VERSION=x.y.z` (RELEASE_ARGS=--dry-run to see it first); scripts/release
+# checks, bumps setup.cfg, dates CHANGELOG.md, pins the compose images, commits, tags and builds.
+release: $(VENV)/.installed-test
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z [RELEASE_ARGS=--dry-run]" >&2; exit 2; }
+	$(BIN)/python scripts/release $(RELEASE_ARGS) $(VERSION)
 
 # Regenerate the committed schema snapshot after adding a migration.
 schema: $(VENV)/.installed-test

@@ -34,12 +34,12 @@ def _one(service: str, uuid: str = UUID) -> dict[str, object]:
     [
         # parsers.php l.149-159 (one colon after the variable), l.290-307 (default replaces it).
         (
-            "${WHARF_TRAEFIK_HOST_DIR:-/data/coolify/proxy}:/traefik",
+            "${PROXY_DIR:-/data/coolify/proxy}:/traefik",
             ("/data/coolify/proxy", "/traefik", None),
         ),
         # parsers.php l.165-173: the rest does not start with ':', so target and mode stay null.
         (
-            "${WHARF_TRAEFIK_HOST_DIR:-/data/coolify/proxy}/dynamic:/traefik/dynamic:ro",
+            "${PROXY_DIR:-/data/coolify/proxy}/dynamic:/traefik/dynamic:ro",
             ("/data/coolify/proxy", None, None),
         ),
         # parsers.php l.199-214: a known mode at the end, then split on the first colon.

@@ -105,3 +105,12 @@ def test_compose_standalone_traefik_reads_the_static_file_render_static_describe
     # Wharf confirms its changes through that API, on the stack's network.
     assert services["wharf"]["environment"]["WHARF_TRAEFIK_API_URL"] == "http://traefik:8082"
     assert Path(acme.storage).parent.as_posix() in mounts
+
+
+def test_compose_standalone_refuses_to_start_without_its_required_variables() -> None:
+    given = {name: value for name, value in REQUIRED.items() if name != "WHARF_BASE_DOMAIN"}
+    result = compose_config(COMPOSE, {"PATH": os.environ["PATH"], **given})
+    assert result.returncode != 0
+    assert (
+        "WHARF_BASE_DOMAIN" in result.stderr and "set the domain sites live under" in result.stderr
+    )

@@ -13,7 +13,7 @@ def write_dynamic_config(text: str, dynamic_dir: Path, staging_dir: Path) -> Pat
     """Write the (already validated) YAML whole, then rename it into the watched folder.
 
     The temp file lives in a staging folder Traefik does not watch (a temp file in the
-    watched folder itself costs a throttle window: bench/traefik_staging.py), and writing in
+    watched folder itself costs a throttle window: bench/traefik_reload.py), and writing in
     place serves 404s while the file is half written.
     The file holds private keys (tls.certificates): only its owner may read it.
     """

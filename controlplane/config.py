@@ -132,6 +132,54 @@ def parse_site_url(value: str) -> str | None:
     return value
 
 
+def parse_public_url(value: str) -> str | None:
+    """An http(s) URL with no path, query or fragment, without its trailing slash; empty: unset."""
+    if not value:
+        return None
+    url = value.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or any(c in rest for c in "/?#"):
+        raise ValueError(f"expected a URL like https://wharf.example.com, got {value!r}")
+    return url
+
+
+def parse_optional_issuer(value: str) -> str | None:
+    """An OpenID issuer URL (http(s), no query or fragment), as the provider names itself."""
+    if not value:
+        return None
+    issuer = value.strip()
+    if not issuer.startswith(("https://", "http://")) or any(c in issuer for c in "?#"):
+        raise ValueError(
+            f"expected the provider's issuer URL, e.g. https://id.example.com, got {value!r}"
+        )
+    return issuer
+
+
+def parse_url(value: str) -> str:
+    """An http(s) URL, without its trailing slash."""
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def parse_domain_list(value: str) -> tuple[str, ...]:
+    """Comma-separated email domains (example.com), lower-cased; empty for none."""
+    domains = tuple(part.strip().lower().lstrip("@") for part in value.split(",") if part.strip())
+    for domain in domains:
+        if not is_hostname(domain):
+            raise ValueError(f"expected domains like example.com; {domain!r} is not one")
+    return domains
+
+
+def parse_org_list(value: str) -> tuple[str, ...]:
+    """Comma-separated GitHub organisation logins, lower-cased; empty for none."""
+    orgs = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    for org in orgs:
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,38})", org):
+            raise ValueError(f"expected GitHub organisation names; {org!r} is not one")
+    return orgs
+
+
 def parse_non_negative_int(value: str) -> int:
     """Parse an integer that must be at least 0."""
     number = int(value)
@@ -284,6 +332,63 @@ SETTINGS: tuple[Setting, ...] = (
         parse_secret_key,
         "",
         "Signs tokens and cookies; generated once into <data dir>/secret_key (0600) when unset.",
+    ),
+    Setting(
+        "public_url",
+        parse_public_url,
+        "",
+        "The admin UI's address as browsers reach it (sign-in callbacks are"
+        " <URL>/auth/<provider>/callback); unset: https://<control host>, else http://<listen>.",
+    ),
+    Setting(
+        "oidc_issuer",
+        parse_optional_issuer,
+        "",
+        "OpenID Connect provider's issuer URL (Authentik, Keycloak, GitLab, Dex...), found by"
+        " discovery; unset: no such button.",
+    ),
+    Setting("oidc_client_id", parse_optional, "", "The client id Wharf has at that provider."),
+    Setting("oidc_client_secret", parse_optional_secret, "", "The client secret at that provider."),
+    Setting("oidc_name", str, "OpenID Connect", "The sign-in button's label for that provider."),
+    Setting(
+        "oauth_google_client_id",
+        parse_optional,
+        "",
+        "Google OAuth client id (sign in with Google).",
+    ),
+    Setting("oauth_google_client_secret", parse_optional_secret, "", "Google OAuth client secret."),
+    Setting(
+        "oauth_github_client_id",
+        parse_optional,
+        "",
+        "GitHub OAuth app's client id (sign in with GitHub).",
+    ),
+    Setting("oauth_github_client_secret", parse_optional_secret, "", "GitHub OAuth app's secret."),
+    Setting(
+        "oauth_github_url",
+        parse_url,
+        "https://github.com",
+        "GitHub's web address (GitHub Enterprise: https://github.example.com).",
+    ),
+    Setting(
+        "oauth_github_api_url",
+        parse_url,
+        "https://api.github.com",
+        "GitHub's API (GitHub Enterprise: https://github.example.com/api/v3).",
+    ),
+    Setting(
+        "oauth_allowed_domains",
+        parse_domain_list,
+        "",
+        "Email domains whose verified users get a member account on their first sign-in with"
+        " a provider (comma-separated); empty: only users an admin created, linked by email.",
+    ),
+    Setting(
+        "oauth_allowed_github_orgs",
+        parse_org_list,
+        "",
+        "GitHub organisations whose members get a member account on their first sign-in"
+        " (asks GitHub for read:org); empty: none.",
     ),
     Setting("access_token_ttl", parse_positive_int, "3600", "Lifetime of a login JWT in seconds."),
     Setting(
@@ -496,6 +601,19 @@ class Settings:
     admin_email: str
     admin_password: Secret | None
     secret_key: Secret | None
+    public_url: str | None
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: Secret | None
+    oidc_name: str
+    oauth_google_client_id: str | None
+    oauth_google_client_secret: Secret | None
+    oauth_github_client_id: str | None
+    oauth_github_client_secret: Secret | None
+    oauth_github_url: str
+    oauth_github_api_url: str
+    oauth_allowed_domains: tuple[str, ...]
+    oauth_allowed_github_orgs: tuple[str, ...]
     access_token_ttl: int
     login_max_failures: int
     login_window: int
@@ -584,6 +702,17 @@ class Settings:
             return f"http://wharf-{self.coolify_resource_uuid}:{port}"
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
+    @property
+    def browser_url(self) -> str:
+        """The admin UI's address as browsers reach it: configured, the control host over
+        HTTPS, or the address the control plane listens on."""
+        if self.public_url:
+            return self.public_url
+        if self.control_host:
+            return f"https://{self.control_host}"
+        host, port = self.listen
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
@@ -608,6 +737,15 @@ def load_settings(
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{setting.env}: {exc}") from None
+    for provider, client_id, secret in (
+        ("OIDC", values["oidc_client_id"], values["oidc_client_secret"]),
+        ("OAUTH_GOOGLE", values["oauth_google_client_id"], values["oauth_google_client_secret"]),
+        ("OAUTH_GITHUB", values["oauth_github_client_id"], values["oauth_github_client_secret"]),
+    ):
+        if bool(client_id) != bool(secret):
+            raise ConfigError(f"WHARF_{provider}_CLIENT_ID and _CLIENT_SECRET are set together")
+    if bool(values["oidc_issuer"]) != bool(values["oidc_client_id"]):
+        raise ConfigError("WHARF_OIDC_ISSUER and WHARF_OIDC_CLIENT_ID are set together")
     coolify = environ.get("COOLIFY_RESOURCE_UUID") or None
     if coolify is not None and not is_dns_label(coolify):
         raise ConfigError(f"COOLIFY_RESOURCE_UUID: expected Coolify's resource id, got {coolify!r}")

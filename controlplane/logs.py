@@ -22,7 +22,9 @@ _SECRET_TEXT = (
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]*@"), r"\1:" + REDACTED + "@"),
     (
-        re.compile(r"(?i)([?&][^=&\s]*(?:pass|token|secret|key|share|auth)[^=&\s]*=)[^&\s\"]*"),
+        re.compile(
+            r"(?i)([?&][^=&\s]*(?:pass|token|secret|key|share|auth|code|state|nonce)[^=&\s]*=)[^&\s\"]*"
+        ),
         r"\1" + REDACTED,
     ),
 )

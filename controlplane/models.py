@@ -225,7 +225,7 @@ class Domain:
 GateEnvironment = Literal["production", "staging", "previews"]
 
 
-GateMode = Literal["basic", "password"]
+GateMode = Literal["basic", "password", "oauth"]
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,7 @@ class Gate:
     version: str
     updated_at: datetime
     usernames: tuple[str, ...]
+    allowed: tuple[str, ...] = ()  # oauth: emails, @domains and github:orgs let in
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class GateSecret:
     mode: GateMode
     version: str
     password_hash: str | None
+    allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -392,3 +394,33 @@ class UploadForm:
     flags: object
     message: object = None
     commit: object = None
+
+
+ProviderKey = Literal["oidc", "google", "github"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A provider's account linked to a Wharf user: (issuer, subject) names it for good."""
+
+    id: int
+    user_id: int
+    provider: ProviderKey
+    issuer: str
+    subject: str
+    email: str | None
+    created_at: datetime
+    last_used_at: datetime
+
+
+@dataclass(frozen=True)
+class ProviderAccount:
+    """Who a provider says signed in: its stable subject, and only emails it verified."""
+
+    provider: ProviderKey
+    issuer: str
+    subject: str
+    email: str | None  # the primary (or only) email, verified or not
+    email_verified: bool
+    verified_emails: tuple[str, ...] = ()
+    orgs: tuple[str, ...] = ()  # GitHub organisations, lower-cased

@@ -168,17 +168,39 @@ CREATE TABLE gates (
     mode text NOT NULL,
     password_hash text,
     version text NOT NULL,
-    updated_at timestamp with time zone NOT NULL DEFAULT now()
+    updated_at timestamp with time zone NOT NULL DEFAULT now(),
+    allowed text[] NOT NULL DEFAULT '{}'::text[]
 );
+ALTER TABLE gates ADD CONSTRAINT gates_allowed_check CHECK (((mode = 'oauth'::text) = (cardinality(allowed) > 0)));
 ALTER TABLE gates ADD CONSTRAINT gates_check CHECK (((mode = 'password'::text) = (password_hash IS NOT NULL)));
 ALTER TABLE gates ADD CONSTRAINT gates_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text, 'previews'::text])));
-ALTER TABLE gates ADD CONSTRAINT gates_mode_check CHECK ((mode = ANY (ARRAY['basic'::text, 'password'::text])));
+ALTER TABLE gates ADD CONSTRAINT gates_mode_check CHECK ((mode = ANY (ARRAY['basic'::text, 'password'::text, 'oauth'::text])));
 ALTER TABLE gates ADD CONSTRAINT gates_pkey PRIMARY KEY (id);
 ALTER TABLE gates ADD CONSTRAINT gates_site_id_environment_key UNIQUE (site_id, environment);
 ALTER TABLE gates ADD CONSTRAINT gates_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
 ALTER TABLE gates ADD CONSTRAINT gates_version_check CHECK ((version ~ '^[A-Za-z0-9_-]{16,64}$'::text));
 CREATE UNIQUE INDEX gates_pkey ON public.gates USING btree (id);
 CREATE UNIQUE INDEX gates_site_id_environment_key ON public.gates USING btree (site_id, environment);
+
+CREATE TABLE identities (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    user_id bigint NOT NULL,
+    provider text NOT NULL,
+    issuer text NOT NULL,
+    subject text NOT NULL,
+    email text,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    last_used_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE identities ADD CONSTRAINT identities_issuer_check CHECK (((length(issuer) >= 1) AND (length(issuer) <= 2048)));
+ALTER TABLE identities ADD CONSTRAINT identities_issuer_subject_key UNIQUE (issuer, subject);
+ALTER TABLE identities ADD CONSTRAINT identities_pkey PRIMARY KEY (id);
+ALTER TABLE identities ADD CONSTRAINT identities_provider_check CHECK ((provider = ANY (ARRAY['oidc'::text, 'google'::text, 'github'::text])));
+ALTER TABLE identities ADD CONSTRAINT identities_subject_check CHECK (((length(subject) >= 1) AND (length(subject) <= 255)));
+ALTER TABLE identities ADD CONSTRAINT identities_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX identities_issuer_subject_key ON public.identities USING btree (issuer, subject);
+CREATE UNIQUE INDEX identities_pkey ON public.identities USING btree (id);
+CREATE INDEX identities_user ON public.identities USING btree (user_id);
 
 CREATE TABLE login_failures (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -230,6 +252,16 @@ CREATE TABLE schema_migrations (
 ALTER TABLE schema_migrations ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 CREATE UNIQUE INDEX schema_migrations_pkey ON public.schema_migrations USING btree (version);
 
+CREATE TABLE sign_in_policy (
+    singleton boolean NOT NULL DEFAULT true,
+    break_glass_user_id bigint,
+    updated_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE sign_in_policy ADD CONSTRAINT sign_in_policy_break_glass_user_id_fkey FOREIGN KEY (break_glass_user_id) REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE sign_in_policy ADD CONSTRAINT sign_in_policy_pkey PRIMARY KEY (singleton);
+ALTER TABLE sign_in_policy ADD CONSTRAINT sign_in_policy_singleton_check CHECK (singleton);
+CREATE UNIQUE INDEX sign_in_policy_pkey ON public.sign_in_policy USING btree (singleton);
+
 CREATE TABLE site_tls (
     site_id bigint NOT NULL,
     strategy text,
@@ -276,7 +308,7 @@ CREATE INDEX ui_sessions_user ON public.ui_sessions USING btree (user_id);
 CREATE TABLE users (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     email text NOT NULL,
-    password_hash text NOT NULL,
+    password_hash text,
     role text NOT NULL,
     created_at timestamp with time zone NOT NULL DEFAULT now(),
     disabled_at timestamp with time zone

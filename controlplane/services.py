@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from controlplane.accounts.account_service import Accounts
+from controlplane.accounts.external_sign_in import ExternalSignIn, SignInOptions, client_for
+from controlplane.accounts.providers import configured_providers
 from controlplane.config import ConfigError, Settings
 from controlplane.deploys.archive import ArchiveLimits
 from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
@@ -57,6 +59,23 @@ def accounts_for(settings: Settings, store: Store) -> Accounts:
     )
 
 
+def sign_in_for(settings: Settings, store: Store, accounts: Accounts) -> ExternalSignIn:
+    """Sign-in with the providers these settings configure (none: no buttons)."""
+    return ExternalSignIn(
+        store,
+        accounts,
+        {config.key: client_for(config) for config in configured_providers(settings)},
+        derive_key(secret_key_for(settings), "sign-in-flows"),
+        SignInOptions(
+            browser_url=settings.browser_url,
+            allowed_domains=settings.oauth_allowed_domains,
+            allowed_orgs=settings.oauth_allowed_github_orgs,
+            max_failures=settings.login_max_failures,
+            failure_window=settings.login_window,
+        ),
+    )
+
+
 def dns_provider_for(settings: Settings) -> DnsProvider | None:
     """The DNS-01 provider the settings name, or None; ConfigError when it cannot be built."""
     if settings.dns_provider is None:
@@ -98,6 +117,7 @@ class Services:
     store: Store
     files: ReleaseFiles
     accounts: Accounts
+    sign_in: ExternalSignIn
     sites: Sites
     deploys: Deploys
     live_pointers: LivePointers
@@ -157,15 +177,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 site_link_template=settings.site_link_template,
                 max_failures=settings.login_max_failures,
                 failure_window=settings.login_window,
+                browser_url=settings.browser_url,
+                oauth_providers=tuple(c.key for c in configured_providers(settings)),
             ),
         )
         deploys = Deploys(store, files, sites, archive_limits(settings))
+        accounts = accounts_for(settings, store)
         try:
             yield Services(
                 settings=settings,
                 store=store,
                 files=files,
-                accounts=accounts_for(settings, store),
+                accounts=accounts,
+                sign_in=sign_in_for(settings, store, accounts),
                 sites=sites,
                 deploys=deploys,
                 live_pointers=LivePointers(store, files, deploys),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import math
 
 from controlplane.accounts import credentials
-from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from controlplane.accounts.rate_limits import record_failure, refuse_when_limited
+from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from controlplane.models import ROLES, ApiToken, Role, User
 from controlplane.names import PASSWORD_MAX, validate_email, validate_password
 from controlplane.store import Store
@@ -15,6 +15,11 @@ TOKEN_NAME_MAX = 100
 # Admin UI sessions end after an idle hour-and-a-half, and at the latest after a week.
 SESSION_IDLE_SECONDS = 90 * 60
 SESSION_MAX_SECONDS = 7 * 24 * 3600
+
+
+PASSWORD_OFF = (
+    "password sign-in is turned off on this Wharf; sign in with your organisation's provider"
+)
 
 
 def _refuse_disabled(user: User) -> None:
@@ -54,6 +59,7 @@ class Accounts:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
         user, password_hash = checked
         _refuse_disabled(user)
+        await self._refuse_password_off(user)
         if credentials.needs_rehash(password_hash):
             await self.store.set_password_hash(user.id, await credentials.hash_password(password))
         return credentials.issue_access_token(user.id, self.signing_key, self.access_token_ttl)
@@ -68,9 +74,25 @@ class Accounts:
         if checked is None:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
         _refuse_disabled(checked[0])
+        await self._refuse_password_off(checked[0])
+        return await self.open_session(checked[0])
+
+    async def open_session(self, user: User) -> str:
+        """A new admin-UI session for a user whose sign-in was checked; its cookie token."""
         token, token_hash = credentials.new_session_token()
-        await self.store.create_ui_session(checked[0].id, token_hash)
+        await self.store.create_ui_session(user.id, token_hash)
         return token
+
+    async def has_password(self, user: User) -> bool:
+        """Whether the user has a password (an account a provider created has none)."""
+        return await self.store.has_password(user.id)
+
+    async def _refuse_password_off(self, user: User) -> None:
+        """Forbidden when an admin turned password sign-in off and this is not the break-glass
+        admin (said only once the password was right, like a disabled account)."""
+        break_glass = await self.store.break_glass_user()
+        if break_glass is not None and user.id != break_glass:
+            raise Forbidden(PASSWORD_OFF, code="password_sign_in_off")
 
     async def session_user(self, token: str) -> User | None:
         """The user of a live admin-UI session, or None."""
@@ -99,30 +121,19 @@ class Accounts:
     async def _check_password(
         self, account: str, password: str, client_address: str
     ) -> tuple[User, str] | None:
-        """The user and hash when the password is theirs, else None (a failure recorded);
+        """The user and hash when the password is theirs, else None (a failure recorded; an
+        account without a password never matches);
         RateLimited after too many failures from the address or for the account."""
-        counts = await self.store.login_failure_counts(client_address, account, self.failure_window)
-        waits = [
-            retry_after
-            for failures, retry_after in (
-                (counts.address_failures, counts.address_retry_after),
-                (counts.account_failures, counts.account_retry_after),
-            )
-            if failures >= self.max_failures
-        ]
-        if waits:
-            raise RateLimited(
-                "too many failed logins; try again later", retry_after=max(1, math.ceil(max(waits)))
-            )
+        await refuse_when_limited(
+            self.store, client_address, account, self.max_failures, self.failure_window
+        )
         found = await self.store.user_credentials(account)
         password_ok = await credentials.verify_password(found[1] if found else None, password)
-        if not found or not password_ok:
-            await self.store.record_login_failure(client_address, account)
-            # Old failures are dropped here, so the table stays as small as the window.
-            await self.store.prune_login_failures(self.failure_window)
+        if not found or not found[1] or not password_ok:
+            await record_failure(self.store, client_address, account, self.failure_window)
             return None
         await self.store.clear_login_failures(client_address, account)
-        return found
+        return found[0], found[1]
 
     async def authenticate(self, bearer: str) -> User:
         """The user behind an access token or API token; Unauthorized otherwise."""

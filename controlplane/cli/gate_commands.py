@@ -80,6 +80,8 @@ def _describe(gate: dict[str, Any], site: str) -> str:
         return f"{where} asks for a username and password (basic): {', '.join(gate['users'])}."
     if mode == "password":
         return f"{where} asks visitors for its password."
+    if mode == "oauth":
+        return f"{where} lets in, once signed in: {', '.join(gate['allowed'])}."
     return f"{where} is open: no gate."
 
 
@@ -95,14 +97,14 @@ async def show_gates(ctx: Context, args: argparse.Namespace) -> None:
         (
             gate["environment"],
             gate["mode"],
-            ", ".join(gate["users"]) or "—",
+            ", ".join(gate["users"] or gate.get("allowed", [])) or "—",
             ago(gate["updated_at"]),
         )
         for gate in gates
     ]
     ctx.output.result(
         document,
-        lambda: ctx.output.table(("ENV", "GATE", "USERS", "CHANGED"), rows, "No environments."),
+        lambda: ctx.output.table(("ENV", "GATE", "WHO", "CHANGED"), rows, "No environments."),
     )
 
 
@@ -117,10 +119,14 @@ def _check_options(args: argparse.Namespace) -> None:
             raise usage_failure("--mode basic needs at least one --user NAME[:PASSWORD-FILE]")
     elif args.user or args.keep_users:
         raise usage_failure("--user is for --mode basic: --mode password takes --password-file")
+    if args.mode == "oauth" and not args.allow:
+        raise usage_failure("--mode oauth needs at least one --allow EMAIL|@DOMAIN|github:ORG")
+    if args.allow and args.mode != "oauth":
+        raise usage_failure("--allow is for --mode oauth")
 
 
 async def set_gate(ctx: Context, args: argparse.Namespace) -> None:
-    """Gate an environment: basic users, or one password."""
+    """Gate an environment: basic users, one password, or a sign-in for the listed people."""
     _check_options(args)
     # Read first: an unknown site fails before anybody types a password.
     gates = (await ctx.client.call("GET", site_path(args.site, "gate")))["gates"]
@@ -132,6 +138,8 @@ async def set_gate(ctx: Context, args: argparse.Namespace) -> None:
             kept = _kept_users(gates.get(args.environment) or {}, named)
             users += [{"username": name} for name in kept]
         body["users"] = users
+    elif args.mode == "oauth":
+        body["allowed"] = args.allow
     else:
         body["password"] = (
             _secret_from_file(args.password_file, "visitors' password")
@@ -142,7 +150,7 @@ async def set_gate(ctx: Context, args: argparse.Namespace) -> None:
 
     def human() -> None:
         ctx.output.line(_describe(gate, args.site))
-        if gate["mode"] == "password":
+        if gate["mode"] in ("password", "oauth"):
             ctx.output.line(
                 "A link that opens it without the password: wharf share create"
                 f" --site {args.site} --env {args.environment} --expires 7d"
@@ -191,7 +199,7 @@ def register(
     environment.add_argument(
         "--env", dest="environment", choices=ENVIRONMENTS, required=True, help="the environment"
     )
-    gate = commands.add_parser("gate", help="password gates on a site's environments")
+    gate = commands.add_parser("gate", help="gates (passwords, sign-in) on a site's environments")
     actions = gate.add_subparsers(dest="action", required=True)
     parser = actions.add_parser("show", parents=[remote, site], help="each environment's gate")
     parser.add_argument(
@@ -204,9 +212,17 @@ def register(
     )
     parser.add_argument(
         "--mode",
-        choices=["basic", "password"],
+        choices=["basic", "password", "oauth"],
         required=True,
-        help="basic: users with passwords (Traefik checks them); password: one password in a form",
+        help="basic: users with passwords (Traefik checks them); password: one password in a"
+        " form; oauth: visitors sign in with a provider and pass when listed by --allow",
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="WHO",
+        help="oauth: an email, @domain or github:org let in (repeat for more)",
     )
     parser.add_argument(
         "--user",

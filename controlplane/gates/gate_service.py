@@ -15,14 +15,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import bcrypt
 
 from controlplane.accounts import credentials
-from controlplane.errors import Conflict, Invalid, NotFound
-from controlplane.models import Decision, Gate, GateCookie, GateEnvironment, GateSecret, User
+from controlplane.accounts.rate_limits import record_failure, refuse_when_limited
+from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from controlplane.models import (
+    Decision,
+    Gate,
+    GateCookie,
+    GateEnvironment,
+    GateSecret,
+    ProviderAccount,
+    User,
+)
 from controlplane.names import (
     HOST_PART_SEPARATOR,
     PASSWORD_MAX,
@@ -30,6 +39,7 @@ from controlplane.names import (
     preview_host,
     safe_next,
     site_hosts,
+    validate_email,
     validate_password,
 )
 from controlplane.sites.site_service import Sites
@@ -37,8 +47,10 @@ from controlplane.store import Store
 from controlplane.traefik.render import GATE_CHECK_PATH, GATE_PATH_PREFIX
 
 GATE_ENVIRONMENTS: tuple[GateEnvironment, ...] = ("production", "staging", "previews")
-Mode = Literal["none", "basic", "password"]
-MODES: tuple[Mode, ...] = ("none", "basic", "password")
+Mode = Literal["none", "basic", "password", "oauth"]
+MODES: tuple[Mode, ...] = ("none", "basic", "password", "oauth")
+# Gates the control plane answers for (forwardAuth, the login page, cookies, share links).
+CHECKED_MODES = ("password", "oauth")
 USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_USERS = 50
 # bcrypt reads only the first 72 bytes of a password (the bcrypt package refuses longer ones).
@@ -52,13 +64,20 @@ SHARE_PARAM = "wharf_share"
 COOKIE_TTL = 7 * 24 * 3600
 SHARE_MAX_SECONDS = 30 * 24 * 3600
 LOGIN_PATH = GATE_PATH_PREFIX + "gate/login"  # routed to the control plane on gated hosts
+OAUTH_START_PATH = GATE_PATH_PREFIX + "gate/oauth"  # + /<provider>: off to the provider
+OAUTH_DONE_PATH = GATE_PATH_PREFIX + "gate/oauth-done"  # back from it, with a hand-off token
+BIND_COOKIE = "wharf_gate_bind"  # ties the hand-off to the browser that started the sign-in
+TICKET_SECONDS = 600
+HANDOFF_SECONDS = 120
+MAX_ALLOWED = 100
+_GITHUB_ORG = re.compile(r"github:[a-z0-9][a-z0-9-]{0,38}")
 CHECK_PATH = GATE_CHECK_PATH  # one source: the forwardAuth address Traefik is given
 MAX_TOKEN = 1024
 MAX_COOKIES = 10
 
 _DEPLOY_ID = re.compile(r"[a-z0-9]{12}")  # as the edge reads preview hosts (edge/hosts.py)
 _PORT = re.compile(r"[0-9]{1,5}")
-TokenKind = Literal["cookie", "share"]
+TokenKind = Literal["cookie", "share", "ticket", "handoff"]
 
 
 def validate_gate_environment(value: object) -> GateEnvironment:
@@ -76,7 +95,54 @@ def validate_mode(value: object) -> Mode:
     for known in MODES:
         if value == known:
             return known
-    raise Invalid("mode is 'none', 'basic' or 'password'", code="invalid_mode")
+    raise Invalid("mode is 'none', 'basic', 'password' or 'oauth'", code="invalid_mode")
+
+
+def validate_allowed(value: object, providers: Sequence[str]) -> tuple[str, ...]:
+    """An oauth gate's list: emails, @domains (example.com is read as @example.com) and
+    github:org entries, lower-cased and without repeats."""
+    if not isinstance(value, list) or not value:
+        raise Invalid(
+            'an oauth gate needs "allowed": emails, @domains or github:orgs',
+            code="allowed_required",
+        )
+    if len(value) > MAX_ALLOWED:
+        raise Invalid(f"an oauth gate lists at most {MAX_ALLOWED} entries", code="too_many_allowed")
+    entries: list[str] = []
+    for raw in value:
+        entry = raw.strip().lower() if isinstance(raw, str) else ""
+        if entry.startswith("github:"):
+            if not _GITHUB_ORG.fullmatch(entry):
+                raise Invalid(f"{entry!r} is not a GitHub organisation", code="invalid_allowed")
+            if "github" not in providers:
+                raise Invalid(
+                    "github: entries need sign-in with GitHub configured", code="invalid_allowed"
+                )
+        elif "@" in entry.lstrip("@"):
+            try:
+                validate_email(entry)
+            except Invalid:
+                raise Invalid(
+                    f"{entry[:80]!r} is not an email address", code="invalid_allowed"
+                ) from None
+        elif is_hostname(entry.lstrip("@")):
+            entry = "@" + entry.lstrip("@")
+        else:
+            raise Invalid(
+                f"{str(raw)[:80]!r} is not an email, a domain or github:org", code="invalid_allowed"
+            )
+        if entry not in entries:
+            entries.append(entry)
+    return tuple(entries)
+
+
+def admits(allowed: Sequence[str], account: ProviderAccount) -> bool:
+    """Whether an oauth gate's list lets this identity in: a verified email, its domain, or
+    (signed in with GitHub) an organisation it belongs to."""
+    for email in account.verified_emails:
+        if email in allowed or "@" + email.rpartition("@")[2] in allowed:
+            return True
+    return account.provider == "github" and any(f"github:{org}" in allowed for org in account.orgs)
 
 
 def validate_username(value: object) -> str:
@@ -197,12 +263,23 @@ class GateTokens:
 
     def issue(self, kind: TokenKind, host: str, gate: str, version: str, expires: int) -> str:
         """A token for one host of one gate version, valid until `expires` (Unix seconds)."""
-        body = json.dumps([kind, host, gate, version, expires], separators=(",", ":"))
-        payload = _b64(body.encode())
-        return f"{payload}.{self._sign(payload)}"
+        return self.seal(kind, [host, gate, version], expires)
 
     def check(self, token: str, kind: TokenKind, host: str, gate: str, version: str) -> int | None:
         """The expiry of a valid, unexpired token for exactly this host and gate version."""
+        opened = self.open(token, kind)
+        if opened is None or opened[0] != [host, gate, version]:
+            return None
+        return opened[1]
+
+    def seal(self, kind: TokenKind, fields: list[object], expires: int) -> str:
+        """A signed token of this kind carrying these JSON fields until `expires`."""
+        body = json.dumps([kind, *fields, expires], separators=(",", ":"))
+        payload = _b64(body.encode())
+        return f"{payload}.{self._sign(payload)}"
+
+    def open(self, token: str, kind: TokenKind) -> tuple[list[Any], int] | None:
+        """(fields, expiry) of a valid, unexpired token of this kind; None otherwise."""
         if len(token) > MAX_TOKEN or token.count(".") != 1:
             return None
         payload, signature = token.split(".")
@@ -212,11 +289,12 @@ class GateTokens:
             fields = json.loads(_unb64(payload))
         except (ValueError, binascii.Error):
             return None
-        if not isinstance(fields, list) or len(fields) != 5:
+        if not isinstance(fields, list) or len(fields) < 2 or fields[0] != kind:
             return None
-        if fields[:4] != [kind, host, gate, version] or not isinstance(fields[4], int):
+        expires = fields[-1]
+        if not isinstance(expires, int) or isinstance(expires, bool) or expires <= self.clock():
             return None
-        return fields[4] if fields[4] > self.clock() else None
+        return fields[1:-1], expires
 
 
 @dataclass(frozen=True)
@@ -238,6 +316,8 @@ class GateOptions:
     max_failures: int
     failure_window: int
     cookie_ttl: int = COOKIE_TTL
+    browser_url: str = ""  # where the control plane's /auth/ pages are (provider sign-in)
+    oauth_providers: tuple[str, ...] = ()
 
 
 class Gates:
@@ -271,6 +351,7 @@ class Gates:
         mode: object,
         users: object = None,
         password: object = None,
+        allowed: object = None,
     ) -> Gate | None:
         """Set an environment's gate (mode none turns it off); the gate, None when off."""
         site = await self.sites.get(actor, site_name)
@@ -291,6 +372,14 @@ class Gates:
 
             hashed = await asyncio.to_thread(hash_all)
             await self.store.set_gate(site.id, env, "basic", version, None, hashed)
+        elif chosen == "oauth":
+            if not self.options.oauth_providers:
+                raise Conflict(
+                    "an oauth gate needs a sign-in provider; configure one (docs/oauth.md)",
+                    code="no_provider",
+                )
+            entries = validate_allowed(allowed, self.options.oauth_providers)
+            await self.store.set_gate(site.id, env, "oauth", version, None, [], entries)
         else:
             password_hash = await credentials.hash_password(validate_gate_password(password))
             await self.store.set_gate(site.id, env, "password", version, password_hash, [])
@@ -318,9 +407,10 @@ class Gates:
                 code="invalid_expires_in",
             )
         gate = await self.store.gate_secret(site.name, env)
-        if gate is None or gate.mode != "password":
+        if gate is None or gate.mode not in CHECKED_MODES:
             raise Conflict(
-                "share links open password gates only (basic gates are checked by Traefik)",
+                "share links open password and oauth gates only (basic gates are checked by"
+                " Traefik)",
                 code="share_needs_password_gate",
             )
         host = await self._share_host(site.id, site.name, env, deploy_id, hostname)
@@ -394,7 +484,7 @@ class Gates:
         gate = await self.store.gate_secret(site, environment)
         if gate is None:
             return Decision("allow")  # turned off; Traefik drops the middleware in milliseconds
-        if gate.mode != "password":
+        if gate.mode not in CHECKED_MODES:
             return Decision("deny")
         key = f"{site}/{environment}"
         # Every `wharf_gate` value the browser sent: another site under a shared parent domain
@@ -417,7 +507,7 @@ class Gates:
         )
 
     async def login_gate(self, host_header: str) -> tuple[str, str, GateSecret] | None:
-        """(hostname, gate key, gate) of the password gate on this host, if it has one."""
+        """(hostname, gate key, gate) of the password or oauth gate on this host, if any."""
         parsed = parse_authority(host_header)
         if parsed is None:
             return None
@@ -425,7 +515,7 @@ class Gates:
         if target is None:
             return None
         gate = await self.store.gate_secret(*target)
-        if gate is None or gate.mode != "password":
+        if gate is None or gate.mode not in CHECKED_MODES:
             return None
         return parsed[0], f"{target[0]}/{target[1]}", gate
 
@@ -434,29 +524,23 @@ class Gates:
     ) -> LoginResult:
         """Check a visitor's password; the cookie on success; failures count toward 429."""
         found = await self.login_gate(host_header)
-        if found is None:
+        if found is None or found[2].mode != "password":
             return LoginResult("unknown")
         host, key, gate = found
         account = f"gate:{host}"
-        counts = await self.store.login_failure_counts(client, account, self.options.failure_window)
-        waits = [
-            retry_after
-            for failures, retry_after in (
-                (counts.address_failures, counts.address_retry_after),
-                (counts.account_failures, counts.account_retry_after),
+        try:
+            await refuse_when_limited(
+                self.store, client, account, self.options.max_failures, self.options.failure_window
             )
-            if failures >= self.options.max_failures
-        ]
-        if waits:
-            return LoginResult("limited", retry_after=max(1, math.ceil(max(waits))))
+        except RateLimited as exc:
+            return LoginResult("limited", retry_after=exc.retry_after)
         ok = (
             isinstance(password, str)
             and 0 < len(password) <= PASSWORD_MAX
             and await credentials.verify_password(gate.password_hash, password)
         )
         if not ok:
-            await self.store.record_login_failure(client, account)
-            await self.store.prune_login_failures(self.options.failure_window)
+            await record_failure(self.store, client, account, self.options.failure_window)
             return LoginResult("wrong")
         await self.store.clear_login_failures(client, account)
         expires = int(self.tokens.clock()) + self.options.cookie_ttl
@@ -464,3 +548,93 @@ class Gates:
         return LoginResult(
             "ok", safe_next(next_path), GateCookie(value, self.options.cookie_ttl, https)
         )
+
+    # Visitors of oauth gates: the gated host hands the visitor to the control plane's
+    # provider sign-in with a ticket, and gets them back with a hand-off token for its cookie.
+
+    async def oauth_ticket(
+        self, host_header: str, https: bool, next_path: object
+    ) -> tuple[str, str] | None:
+        """(ticket, binding cookie value) to start a provider sign-in for the oauth gate on
+        this host; None when it has none."""
+        found = await self.login_gate(host_header)
+        parsed = parse_authority(host_header)
+        if found is None or parsed is None or found[2].mode != "oauth":
+            return None
+        _, key, gate = found
+        binding = secrets.token_urlsafe(24)
+        expires = int(self.tokens.clock()) + TICKET_SECONDS
+        fields: list[object] = [
+            parsed[1],
+            https,
+            key,
+            gate.version,
+            safe_next(next_path),
+            _hash(binding),
+        ]
+        return self.tokens.seal("ticket", fields, expires), binding
+
+    async def ticket_gate(self, ticket: object) -> GateSecret:
+        """The oauth gate a valid ticket is for (to start its sign-in); Forbidden otherwise."""
+        opened = self.tokens.open(ticket, "ticket") if isinstance(ticket, str) else None
+        if opened is None or len(opened[0]) != 6:
+            raise Forbidden(
+                "this sign-in link has expired; open the site again", code="ticket_expired"
+            )
+        site, _, environment = str(opened[0][2]).partition("/")
+        gate = await self.store.gate_secret(site, environment)
+        if gate is None or gate.mode != "oauth" or gate.version != opened[0][3]:
+            raise Forbidden(
+                "the site's gate changed while you signed in; open the site again",
+                code="ticket_expired",
+            )
+        return gate
+
+    async def admit_oauth(self, ticket: object, account: ProviderAccount) -> str:
+        """Where to send a visitor who signed in with a provider: back to the gated host with a
+        hand-off token when the gate's list has them; Forbidden (saying who) otherwise."""
+        gate = await self.ticket_gate(ticket)
+        opened = self.tokens.open(str(ticket), "ticket")
+        assert opened is not None  # ticket_gate opened it a moment ago
+        authority, https, key, version, next_path, binding_hash = opened[0]
+        if not admits(gate.allowed, account):
+            who = ", ".join(account.verified_emails) or account.email or "this account"
+            raise Forbidden(
+                f"{who} is not on the list of people who may open this site; ask its owner to"
+                " add you, or sign in with another account",
+                code="not_on_list",
+            )
+        expires = int(self.tokens.clock()) + HANDOFF_SECONDS
+        handoff = self.tokens.seal(
+            "handoff", [authority, key, version, binding_hash, next_path], expires
+        )
+        scheme = "https" if https else "http"
+        return f"{scheme}://{authority}{OAUTH_DONE_PATH}?token={quote(handoff, safe='')}"
+
+    async def finish_oauth(
+        self, host_header: str, https: bool, token: object, binding: str | None
+    ) -> LoginResult:
+        """The gate cookie for a visitor back from a provider with a good hand-off token,
+        in the browser that started it; `wrong` otherwise."""
+        parsed = parse_authority(host_header)
+        opened = self.tokens.open(token, "handoff") if isinstance(token, str) else None
+        if parsed is None or opened is None or len(opened[0]) != 5 or not binding:
+            return LoginResult("wrong")
+        authority, key, version, binding_hash, next_path = opened[0]
+        if authority != parsed[1] or not hmac.compare_digest(
+            str(binding_hash).encode(), _hash(binding).encode()
+        ):
+            return LoginResult("wrong")
+        found = await self.login_gate(host_header)
+        if found is None or found[1] != key or found[2].version != version:
+            return LoginResult("wrong")
+        expires = int(self.tokens.clock()) + self.options.cookie_ttl
+        value = self.tokens.issue("cookie", found[0], key, version, expires)
+        return LoginResult(
+            "ok", safe_next(next_path), GateCookie(value, self.options.cookie_ttl, https)
+        )
+
+
+def _hash(value: str) -> str:
+    """A binding value's digest, as a ticket carries it (the value itself stays in the cookie)."""
+    return _b64(hashlib.sha256(value.encode()).digest())

@@ -21,6 +21,7 @@ from controlplane.models import (
 from controlplane.store.deploy_sql import DeployQueries
 from controlplane.store.domain_sql import DomainQueries
 from controlplane.store.gate_sql import GateQueries
+from controlplane.store.identity_sql import IdentityQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
 from controlplane.store.routing_sql import changes_routing
 from controlplane.store.sql_base import SITE_COLUMNS
@@ -39,7 +40,7 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
+class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, TlsQueries):
     """Typed queries over a pool; callers never see SQL or cursors."""
 
     async def ping(self) -> None:
@@ -66,8 +67,8 @@ class Store(DeployQueries, DomainQueries, GateQueries, TlsQueries):
         assert row is not None
         return User(**row)
 
-    async def user_credentials(self, email: str) -> tuple[User, str] | None:
-        """The user with this email and their password hash, if any."""
+    async def user_credentials(self, email: str) -> tuple[User, str | None] | None:
+        """The user with this email and their password hash (None: they have none), if any."""
         row = await self._one(
             f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(%(e)s)",
             {"e": email},

@@ -12,14 +12,17 @@ class GateQueries(RoutingQueries):
     async def list_gates(self, site_id: int) -> list[Gate]:
         """A site's gates (only the environments that have one), with their usernames."""
         rows = await self._all(
-            "SELECT g.id, g.site_id, g.environment, g.mode, g.version, g.updated_at,"
+            "SELECT g.id, g.site_id, g.environment, g.mode, g.version, g.updated_at, g.allowed,"
             " coalesce(array_agg(u.username ORDER BY u.username)"
             " FILTER (WHERE u.username IS NOT NULL), '{}') AS usernames"
             " FROM gates g LEFT JOIN gate_users u ON u.gate_id = g.id"
             " WHERE g.site_id = %(s)s GROUP BY g.id ORDER BY g.environment",
             {"s": site_id},
         )
-        return [Gate(**{**row, "usernames": tuple(row["usernames"])}) for row in rows]
+        return [
+            Gate(**{**row, "usernames": tuple(row["usernames"]), "allowed": tuple(row["allowed"])})
+            for row in rows
+        ]
 
     async def gate_user_hashes(self, site_id: int, environment: str) -> dict[str, str]:
         """Username -> bcrypt hash of a basic gate (to keep the hashes of users sent unchanged)."""
@@ -39,17 +42,25 @@ class GateQueries(RoutingQueries):
         version: str,
         password_hash: str | None,
         users: list[tuple[str, str]],
+        allowed: tuple[str, ...] = (),
     ) -> None:
-        """Create or replace a gate and its users, in one transaction."""
+        """Create or replace a gate and its users (or oauth list), in one transaction."""
         async with self._cursor(transaction=True) as cur:
             await cur.execute(
-                "INSERT INTO gates (site_id, environment, mode, version, password_hash)"
-                " VALUES (%(s)s, %(e)s, %(m)s, %(v)s, %(p)s)"
+                "INSERT INTO gates (site_id, environment, mode, version, password_hash, allowed)"
+                " VALUES (%(s)s, %(e)s, %(m)s, %(v)s, %(p)s, %(a)s)"
                 " ON CONFLICT (site_id, environment) DO UPDATE SET mode = excluded.mode,"
                 " version = excluded.version, password_hash = excluded.password_hash,"
-                " updated_at = now()"
+                " allowed = excluded.allowed, updated_at = now()"
                 " RETURNING id",
-                {"s": site_id, "e": environment, "m": mode, "v": version, "p": password_hash},
+                {
+                    "s": site_id,
+                    "e": environment,
+                    "m": mode,
+                    "v": version,
+                    "p": password_hash,
+                    "a": list(allowed),
+                },
             )
             gate_id = (await cur.fetchone())["id"]
             await cur.execute("DELETE FROM gate_users WHERE gate_id = %(g)s", {"g": gate_id})
@@ -72,12 +83,12 @@ class GateQueries(RoutingQueries):
     async def gate_secret(self, site_name: str, environment: str) -> GateSecret | None:
         """The gate of a site's environment, by site name, for a visitor's check or login."""
         row = await self._one(
-            "SELECT g.mode, g.version, g.password_hash FROM gates g"
+            "SELECT g.mode, g.version, g.password_hash, g.allowed FROM gates g"
             " JOIN sites s ON s.id = g.site_id"
             " WHERE s.name = %(n)s AND g.environment = %(e)s",
             {"n": site_name, "e": environment},
         )
-        return GateSecret(**row) if row else None
+        return GateSecret(**{**row, "allowed": tuple(row["allowed"])}) if row else None
 
     async def routed_gates(self) -> list[RoutedGate]:
         """Every gate with its basic users as `name:hash`, by site and environment."""

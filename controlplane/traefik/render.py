@@ -55,7 +55,7 @@ class GateRoute:
 
     site: str
     environment: str
-    mode: str  # basic (Traefik checks users) or password (forwardAuth to the control plane)
+    mode: str  # basic (Traefik checks users); password or oauth (forwardAuth to the control plane)
     users: tuple[str, ...] = ()  # basic: `name:bcrypt-hash`, stored that way, never doubled `$`
     domains: tuple[str, ...] = ()  # verified custom domains of the environment
 
@@ -293,9 +293,9 @@ def _render_gate(out: _Config, gate: GateRoute) -> None:
         if not gate.users:
             raise ValueError(f"the basic gate of {site} {environment} has no users")
         out.middlewares[middleware] = {"basicAuth": {"users": list(gate.users)}}
-    elif gate.mode == "password":
+    elif gate.mode in ("password", "oauth"):
         if not state.control_url:
-            raise ValueError("password gates need the control plane's URL")
+            raise ValueError("password and oauth gates need the control plane's URL")
         out.middlewares[middleware] = {
             "forwardAuth": {
                 "address": f"{state.control_url.rstrip('/')}{GATE_CHECK_PATH}/{site}/{environment}",
@@ -310,7 +310,7 @@ def _render_gate(out: _Config, gate: GateRoute) -> None:
         own = key in gate.domains
         tls = state.domain_tls.get(key, HostTls()) if own else _site_tls(state, site)
         out.route(_name("gated", key), rule, priority, tls, middlewares=(middleware,))
-        if gate.mode == "password":
+        if gate.mode in ("password", "oauth"):
             out.route(
                 _name("gatepath", key),
                 f"{rule} && PathPrefix(`{GATE_PATH_PREFIX}`)",

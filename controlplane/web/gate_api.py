@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
 from controlplane.gates.gate_service import (
+    BIND_COOKIE,
     CHECK_PATH,
     COOKIE_NAME,
     LOGIN_PATH,
+    OAUTH_DONE_PATH,
+    OAUTH_START_PATH,
+    TICKET_SECONDS,
 )
 from controlplane.models import Gate, GateCookie
 from controlplane.names import PASSWORD_MAX, safe_next
@@ -41,6 +46,7 @@ def gate_json(environment: str, gate: Gate | None) -> dict[str, Any]:
         "environment": environment,
         "mode": gate.mode if gate else "none",
         "users": list(gate.usernames) if gate else [],
+        "allowed": list(gate.allowed) if gate else [],
         "updated_at": gate.updated_at.isoformat() if gate else None,
     }
 
@@ -72,6 +78,7 @@ async def put_gate(request: web.Request) -> web.Response:
         body.get("mode"),
         users=body.get("users"),
         password=body.get("password"),
+        allowed=body.get("allowed"),
     )
     return await routed_json(request, gate_json(str(environment), gate))
 
@@ -148,8 +155,10 @@ def _page(
     next_path: str = "/",
     error: str | None = None,
     extra: dict[str, str] | None = None,
+    mode: str = "password",
 ) -> web.Response:
-    """The login form (or a short notice when there is no gate), from templates/."""
+    """The login form, or for an oauth gate the providers' buttons (or a short notice when
+    there is no gate), from templates/."""
     if status == 404:
         response = page(request, "gate_not_found.html", {}, status)
     else:
@@ -159,6 +168,9 @@ def _page(
             "error": error,
             "login_path": LOGIN_PATH,
             "password_max": PASSWORD_MAX,
+            "mode": mode,
+            "providers": services(request).sign_in.providers if mode == "oauth" else [],
+            "oauth_path": OAUTH_START_PATH,
         }
         response = page(request, "gate_login.html", context, status)
     response.headers.update({**_PAGE_HEADERS, **(extra or {})})
@@ -171,7 +183,8 @@ async def gate_login_form(request: web.Request) -> web.Response:
     found = await services(request).gates.login_gate(host)
     if found is None:
         return _page(request, 404, host)
-    return _page(request, 200, found[0], safe_next(request.query.get("next")))
+    next_path = safe_next(request.query.get("next"))
+    return _page(request, 200, found[0], next_path, mode=found[2].mode)
 
 
 async def gate_login(request: web.Request) -> web.Response:
@@ -206,12 +219,59 @@ async def gate_login(request: web.Request) -> web.Response:
     return response
 
 
+async def gate_oauth_start(request: web.Request) -> web.Response:
+    """On an oauth-gated host: a binding cookie here, then off to the control plane's
+    provider sign-in with a ticket naming this host and gate."""
+    host = request.headers.get(hdrs.HOST, "")
+    https = _https(request)
+    found = await services(request).gates.oauth_ticket(host, https, request.query.get("next"))
+    if found is None:
+        return _page(request, 404, host)
+    ticket, binding = found
+    provider = request.match_info["provider"]
+    browser_url = request.app[SETTINGS].browser_url
+    location = f"{browser_url}/auth/{quote(provider, safe='')}/start?gate={quote(ticket, safe='')}"
+    response = web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+    response.set_cookie(
+        BIND_COOKIE,
+        binding,
+        path=OAUTH_DONE_PATH,
+        max_age=TICKET_SECONDS,
+        httponly=True,
+        samesite="Lax",  # sent on the top-level GET back from the control plane
+        secure=https or None,
+    )
+    return response
+
+
+async def gate_oauth_done(request: web.Request) -> web.Response:
+    """Back on the gated host with a hand-off token: the gate cookie, and on to the page."""
+    host = request.headers.get(hdrs.HOST, "")
+    result = await services(request).gates.finish_oauth(
+        host, _https(request), request.query.get("token"), request.cookies.get(BIND_COOKIE)
+    )
+    shown = host.partition(":")[0].lower()
+    if result.outcome != "ok":
+        found = await services(request).gates.login_gate(host)
+        if found is None:
+            return _page(request, 404, shown)
+        error = "That sign-in did not finish in this browser, or took too long. Sign in again."
+        return _page(request, 403, shown, "/", error, mode=found[2].mode)
+    assert result.cookie is not None
+    response = web.Response(
+        status=303, headers={"Location": result.location, "Cache-Control": "no-store"}
+    )
+    _set_cookie(response, result.cookie)
+    response.del_cookie(BIND_COOKIE, path=OAUTH_DONE_PATH)
+    return response
+
+
 _GATE = {
     "type": "object",
     "required": ["environment", "mode"],
     "properties": {
         "environment": {"type": "string", "enum": ["production", "staging", "previews"]},
-        "mode": {"type": "string", "enum": ["none", "basic", "password"]},
+        "mode": {"type": "string", "enum": ["none", "basic", "password", "oauth"]},
         "users": {
             "type": "array",
             "maxItems": 50,
@@ -231,6 +291,14 @@ _GATE = {
             "maxLength": 1024,
             "description": "password: the visitors' password",
         },
+        "allowed": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "description": "oauth: who may pass once signed in with a provider: emails,"
+            " @domains and github:org entries",
+            "items": {"type": "string", "maxLength": 254},
+        },
     },
     "examples": [
         {"environment": "staging", "mode": "password", "password": "preview-for-the-client"},
@@ -239,6 +307,7 @@ _GATE = {
             "mode": "basic",
             "users": [{"username": "team", "password": "a long passphrase"}],
         },
+        {"environment": "staging", "mode": "oauth", "allowed": ["@example.com"]},
         {"environment": "staging", "mode": "none"},
     ],
 }
@@ -265,7 +334,7 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "PUT",
         "/api/v1/sites/{site}/gate",
         put_gate,
-        "Set an environment's gate: none, basic (users) or password",
+        "Set an environment's gate: none, basic (users), password, or oauth (allowed list)",
         request_body=_GATE,
         response=schemas.routed(schemas.GATE),
     ),
@@ -273,9 +342,9 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/api/v1/sites/{site}/gate/share",
         share_gate,
-        "A share link opening a password-gated environment until it expires",
+        "A share link opening a password- or oauth-gated environment until it expires",
         request_body=_SHARE,
-        responses={409: "the environment has no password gate"},
+        responses={409: "the environment has no password or oauth gate"},
         response=schemas.SHARE,
     ),
     Endpoint(
@@ -299,6 +368,29 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "public",
         content_type="text/html",
         responses={404: Answer("no password gate on this host (HTML)", "text/html")},
+    ),
+    Endpoint(
+        "GET",
+        OAUTH_START_PATH + "/{provider}",
+        gate_oauth_start,
+        "On an oauth-gated host: 303 to the control plane's provider sign-in, with a ticket",
+        "public",
+        status=303,
+        content_type=None,
+        responses={404: Answer("no oauth gate on this host (HTML)", "text/html")},
+    ),
+    Endpoint(
+        "GET",
+        OAUTH_DONE_PATH,
+        gate_oauth_done,
+        "Back on an oauth-gated host with a hand-off token: 303 on, with the gate cookie",
+        "public",
+        status=303,
+        content_type=None,
+        responses={
+            403: Answer("no valid hand-off for this browser (the sign-in page)", "text/html"),
+            404: Answer("no oauth gate on this host (HTML)", "text/html"),
+        },
     ),
     Endpoint(
         "POST",

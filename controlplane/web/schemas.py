@@ -154,8 +154,9 @@ DOMAIN = record(
 
 GATE = record(
     environment=enum(*get_args(GateEnvironment)),
-    mode=enum("none", "basic", "password"),
+    mode=enum("none", "basic", "password", "oauth"),
     users={"type": "array", "items": STRING},
+    allowed={"type": "array", "items": STRING},
     updated_at=TIME_OR_NULL,
 )
 GATES = record(gates={"type": "object", "additionalProperties": GATE})

@@ -1,5 +1,5 @@
 """The admin UI's account screen: change the password; API tokens (created and shown once,
-listed, revoked)."""
+listed, revoked); the provider identities it signs in with (connect, unlink)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,21 @@ from controlplane.web.ui_session import COOKIE
 async def _account(
     request: web.Request, user: User, status: int = 200, **context: Any
 ) -> web.Response:
-    tokens = await services(request).accounts.list_tokens(user)
-    values = {"user": user, "tokens": tokens, "new_token": None, "error": None, "notice": None}
+    sign_in = services(request).sign_in
+    identities = await sign_in.identities(user)
+    labels = {config.key: config.label for config in sign_in.providers}
+    values = {
+        "user": user,
+        "tokens": await services(request).accounts.list_tokens(user),
+        "identities": [
+            (identity, labels.get(identity.provider, identity.provider)) for identity in identities
+        ],
+        "providers": sign_in.providers,
+        "has_password": await services(request).accounts.has_password(user),
+        "new_token": None,
+        "error": None,
+        "notice": None,
+    }
     return ui_page(request, "account.html", {**values, **context}, status)
 
 
@@ -66,9 +79,21 @@ async def revoke_token(request: web.Request) -> web.Response:
     return redirect("/account?notice=revoked")
 
 
+async def unlink_identity(request: web.Request) -> web.Response:
+    """Unlink one of the user's identities (never their last way to sign in)."""
+    user = await signed_in(request)
+    identity_id = url_number(request.match_info["identity_id"]) or -1
+    try:
+        await services(request).sign_in.unlink(user, identity_id)
+    except WharfError as exc:
+        return await _account(request, user, exc.status, error=exc.message)
+    return redirect("/account?notice=unlinked")
+
+
 ROUTES: Routes = (
     ("GET", "/account", account_page),
     ("POST", "/account/password", change_password),
     ("POST", "/account/tokens", create_token),
     ("POST", "/account/tokens/{token_id}/revoke", revoke_token),
+    ("POST", "/account/identities/{identity_id}/unlink", unlink_identity),
 )

@@ -1,5 +1,6 @@
-"""The admin UI's admin screens: users (create, change a role, disable and enable), the
-instance's settings as they stand, and the patterns page showing every component."""
+"""The admin UI's admin screens: users (create, change a role, disable and enable), sign-in
+(the providers, their callback URLs, password sign-in on or break-glass only), the instance's
+settings as they stand, and the patterns page showing every component."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from controlplane.models import User
 from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.ui_common import Routes, redirect, signed_in, ui_page
+from controlplane.web.ui_sign_in import providers_view
 
 # Which field a refused new user's error belongs next to, by the service's error code.
 _FIELD_OF = {
@@ -29,9 +31,10 @@ _DONE = {
     " sessions have ended.",
     "enabled": "{email} is enabled again.",
 }
+_POLICY_DONE = "Saved: the sign-in settings apply from the next sign-in."
 
 
-async def _admin(request: web.Request) -> User:
+async def admin_user(request: web.Request) -> User:
     """The signed-in admin; anyone else gets the 404 page, as for another member's site."""
     user = await signed_in(request)
     if not user.is_admin:
@@ -64,10 +67,24 @@ async def _users(
     message = None
     if done in _DONE and named is not None:
         message = _DONE[done].format(email=named.email, role=named.role)
+    elif done == "policy":
+        message = _POLICY_DONE
+    settings = request.app[SETTINGS]
+    accounts = services(request).accounts
     values = {
         "user": admin,
         "users": users,
         "settings": _settings(request),
+        "providers": providers_view(request),
+        "allowed_domains": settings.oauth_allowed_domains,
+        "allowed_orgs": settings.oauth_allowed_github_orgs,
+        "break_glass": await services(request).sign_in.break_glass_user(),
+        "break_glass_choices": [
+            each
+            for each in users
+            if each.is_admin and not each.disabled and await accounts.has_password(each)
+        ],
+        "policy_error": None,
         "form": {"email": "", "role": "member"},
         "errors": {},
         "row_error": None,
@@ -83,12 +100,12 @@ def _user_id(request: web.Request) -> int:
 
 async def users_page(request: web.Request) -> web.Response:
     """Every user with their role and state, the form to create one, and the settings."""
-    return await _users(request, await _admin(request))
+    return await _users(request, await admin_user(request))
 
 
 async def create_user(request: web.Request) -> web.Response:
     """Create a user; the list again with the reason next to the field it is about."""
-    admin = await _admin(request)
+    admin = await admin_user(request)
     form = await read_form(request)
     email, role = form.get("email"), form.get("role")
     try:
@@ -104,7 +121,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 async def _change(request: web.Request, done: str, **change: object) -> web.Response:
-    admin = await _admin(request)
+    admin = await admin_user(request)
     user_id = _user_id(request)
     try:
         await services(request).accounts.update_user(admin, user_id, **change)
@@ -137,7 +154,7 @@ async def enable_user(request: web.Request) -> web.Response:
 
 async def patterns_page(request: web.Request) -> web.Response:
     """Every component of the UI in every state, on one page (for screenshots and axe)."""
-    admin = await _admin(request)
+    admin = await admin_user(request)
     now = datetime.now(UTC)
     sample_users = [
         User(1, "admin@example.test", "admin", now),
@@ -149,11 +166,25 @@ async def patterns_page(request: web.Request) -> web.Response:
     return ui_page(request, "patterns.html", context)
 
 
+async def set_password_policy(request: web.Request) -> web.Response:
+    """Turn password sign-in on, or off for all but the chosen break-glass admin."""
+    admin = await admin_user(request)
+    form = await read_form(request)
+    enabled = form.get("password_sign_in") != "off"
+    break_glass = url_number(form.get("break_glass"))
+    try:
+        await services(request).sign_in.set_password_sign_in(admin, enabled, break_glass)
+    except WharfError as exc:
+        return await _users(request, admin, exc.status, policy_error=exc.message)
+    return redirect("/admin/users?done=policy#sign-in")
+
+
 ROUTES: Routes = (
     ("GET", "/admin/users", users_page),
     ("POST", "/admin/users", create_user),
     ("POST", "/admin/users/{user_id}/role", change_role),
     ("POST", "/admin/users/{user_id}/disable", disable_user),
     ("POST", "/admin/users/{user_id}/enable", enable_user),
+    ("POST", "/admin/sign-in", set_password_policy),
     ("GET", "/admin/patterns", patterns_page),
 )

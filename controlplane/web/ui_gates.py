@@ -30,6 +30,7 @@ _USER_CODES = {
     "duplicate_username",
     "too_many_users",
 }
+_ALLOWED_CODES = {"allowed_required", "too_many_allowed", "invalid_allowed"}
 _SHARE_FIELDS = {
     "invalid_expires_in": "expires",
     "invalid_deploy_id": "deploy",
@@ -69,6 +70,8 @@ async def _gates_page(
             if deploy.status in ("ready", "live", "superseded") and not deploy.pruned_at
         ],
         "expiries": EXPIRIES,
+        "providers": services(request).sign_in.providers,
+        "allowed_text": {},  # environment -> the list a refused form sent
         "saved": request.query.get("saved"),
         "errors": {},  # (environment or "share", field) -> message
         "chosen": {},  # environment -> the mode a refused form asked for
@@ -80,6 +83,12 @@ async def _gates_page(
 async def gates_page(request: web.Request) -> web.Response:
     """A site's gates: each environment's mode, its users, and share links."""
     return await _gates_page(request, await signed_in(request))
+
+
+def _allowed(form: Any) -> list[str]:
+    """An oauth gate's list from the textarea: one entry a line (commas work too)."""
+    text = _text(form.get("allowed")).replace(",", "\n")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _users(form: Any) -> list[dict[str, str]]:
@@ -110,6 +119,7 @@ async def set_gate(request: web.Request) -> web.Response:
             mode,
             users=_users(form) if mode == "basic" else None,
             password=form.get("password") if mode == "password" else None,
+            allowed=_allowed(form) if mode == "oauth" else None,
         )
     except NotFound:
         raise  # the site: the 404 page
@@ -121,6 +131,8 @@ async def set_gate(request: web.Request) -> web.Response:
             if exc.code in _USER_CODES or (mode == "basic" and exc.code == "invalid_password")
             else "password"
             if exc.code == "invalid_password"
+            else "allowed"
+            if exc.code in _ALLOWED_CODES
             else "mode"
         )
         return await _gates_page(
@@ -129,6 +141,7 @@ async def set_gate(request: web.Request) -> web.Response:
             422,
             errors={(environment, field): exc.message},
             chosen={environment: mode},
+            allowed_text={environment: _text(form.get("allowed"))},
         )
     return redirect(f"/sites/{name}/gates?saved={environment}")
 

@@ -15,7 +15,15 @@ from controlplane.deploys.build_flags import CATALOGUE
 from controlplane.errors import Forbidden, NotFound, RateLimited, WharfError
 from controlplane.models import Deploy, Site, SiteTlsView, UploadForm, User
 from controlplane.names import preview_host, safe_next, site_hosts
-from controlplane.web import ui_account, ui_admin, ui_domains, ui_gates, ui_theme, ui_tls
+from controlplane.web import (
+    ui_account,
+    ui_admin,
+    ui_domains,
+    ui_gates,
+    ui_sign_in,
+    ui_theme,
+    ui_tls,
+)
 from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.log_stream import stream_log
@@ -43,14 +51,28 @@ async def home(request: web.Request) -> web.Response:
     return redirect("/sites" if await ui_user(request) else "/sign-in")
 
 
+async def _sign_in_page(request: web.Request, status: int = 200, **context: Any) -> web.Response:
+    """The sign-in page: the providers' buttons, and the password form (folded away when
+    password sign-in is only for the break-glass admin)."""
+    sign_in = services(request).sign_in
+    values = {
+        "next": _next_path(request.query.get("next")),
+        "error": None,
+        "email": "",
+        "providers": sign_in.providers,
+        "password_off": await sign_in.break_glass_user() is not None,
+    }
+    return ui_page(request, "sign_in.html", {**values, **context}, status)
+
+
 async def sign_in_form(request: web.Request) -> web.Response:
     """The sign-in form."""
     if await ui_user(request):
         return redirect(_next_path(request.query.get("next")))
-    context = {"next": _next_path(request.query.get("next")), "error": None, "email": ""}
     if request.query.get("changed"):
-        context["notice"] = "Your password is changed, and every session ended with it."
-    return ui_page(request, "sign_in.html", context)
+        notice = "Your password is changed, and every session ended with it."
+        return await _sign_in_page(request, notice=notice)
+    return await _sign_in_page(request)
 
 
 async def sign_in(request: web.Request) -> web.Response:
@@ -59,22 +81,24 @@ async def sign_in(request: web.Request) -> web.Response:
     email, password = form.get("email"), form.get("password")
     next_path = _next_path(form.get("next"))
     address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    kept = {"next": next_path, "email": email if isinstance(email, str) else ""}
     try:
         token = await services(request).accounts.sign_in(email, password, address)
     except RateLimited as exc:
         error = f"Too many failed sign-ins. Try again in {exc.retry_after} seconds."
-        context = {"next": next_path, "error": error, "email": email}
-        response = ui_page(request, "sign_in.html", context, 429)
+        response = await _sign_in_page(request, 429, error=error, **kept)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    except Forbidden:  # the right password of a disabled account
-        error = "This account is disabled. An admin of this Wharf can enable it again."
-        context = {"next": next_path, "error": error, "email": email}
-        return ui_page(request, "sign_in.html", context, 403)
+    except Forbidden as exc:  # the right password of a disabled account, or passwords are off
+        error = (
+            "Password sign-in is turned off on this Wharf. Use a button above."
+            if exc.code == "password_sign_in_off"
+            else "This account is disabled. An admin of this Wharf can enable it again."
+        )
+        return await _sign_in_page(request, 403, error=error, **kept)
     except WharfError:
         error = "That email and password do not match an account. Check both and try again."
-        context = {"next": next_path, "error": error, "email": email}
-        return ui_page(request, "sign_in.html", context, 401)
+        return await _sign_in_page(request, 401, error=error, **kept)
     response = redirect(next_path)
     set_session_cookie(response, request, token)
     return response
@@ -380,6 +404,7 @@ def all_routes() -> Routes:
         + ui_tls.ROUTES
         + ui_account.ROUTES
         + ui_admin.ROUTES
+        + ui_sign_in.ROUTES
         + ui_theme.ROUTES
     )
 

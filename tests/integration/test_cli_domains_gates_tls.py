@@ -202,7 +202,7 @@ async def test_cli_gate_set_show_off_and_share_link(cli: WharfCli, tmp_path: Pat
     await _site(cli)
     shown = await cli.run("gate", "show", "--site", "blog")
     header, *rows = shown.out.splitlines()
-    assert header.split() == ["ENV", "GATE", "USERS", "CHANGED"]
+    assert header.split() == ["ENV", "GATE", "WHO", "CHANGED"]
     assert [row.split()[:2] for row in rows] == [
         ["production", "none"],
         ["staging", "none"],
@@ -284,7 +284,10 @@ async def test_cli_gate_and_share_errors_and_exit_codes(cli: WharfCli, tmp_path:
     no_site = await cli.run("gate", "show", "--site", "nosuch")
     assert no_site.code == 3 and "no site named 'nosuch'" in no_site.err
     not_password = await cli.run("share", "create", "--site", "blog", "--env", "production")
-    assert not_password.code == 1 and "share links open password gates only" in not_password.err
+    assert (
+        not_password.code == 1
+        and "share links open password and oauth gates only" in not_password.err
+    )
     for wrong in ("90d", "soon", "0h"):
         bad = await cli.run(
             "share", "create", "--site", "blog", "--env", "staging", "--expires", wrong

@@ -64,7 +64,9 @@ async def test_ui_gates_password_staging_basic_production_and_a_share_link_lets_
     # Both complaints answered on the page itself: production can be gated, and share links.
     await expect(page.get_by_text("production included")).to_be_visible()
     await expect(page.get_by_role("heading", name="Production OPEN")).to_be_visible()
-    await expect(page.get_by_text("No environment has a shared password yet")).to_be_visible()
+    await expect(
+        page.get_by_text("No environment has a shared password or a sign-in gate yet")
+    ).to_be_visible()
     await running.screens(page, "gates")
 
     # A password too short is refused next to its field, with a 422, and nothing is set.

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Debian packages the test suite drives for real (installed only when run as root).
 DEBIAN_TEST_PACKAGES ?= pebble chromium
 
-.PHONY: run test lint typecheck pytest debian-deps clean schema hooks openapi release
+.PHONY: run test lint typecheck pytest debian-deps npm-deps clean schema hooks openapi release
 
 $(BIN)/python:
 	@# Debian's python3.11 needs python3-venv for ensurepip; install it when we can.
@@ -31,6 +31,14 @@ debian-deps:
 		if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	fi
 
+# The test OpenID provider's npm packages (oidc-provider, as tests/harness/oidc/package-lock.json
+# pins it), when npm is there; without node the tests that need it skip, saying so.
+OIDC_HARNESS := tests/harness/oidc
+npm-deps:
+	@if [ ! -d $(OIDC_HARNESS)/node_modules ] && command -v npm >/dev/null; then \
+		npm ci --prefix $(OIDC_HARNESS) --no-audit --no-fund; \
+	fi
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check controlplane edge tests scripts/release
 	$(BIN)/ruff format --check controlplane edge tests scripts/release
@@ -39,7 +47,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy controlplane edge scripts/release
 
-pytest: $(VENV)/.installed-test debian-deps
+pytest: $(VENV)/.installed-test debian-deps npm-deps
 	$(BIN)/pytest --cov --cov-report=term -n auto --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -15,7 +15,14 @@ import httpx2
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidKeyIdError,
+    JoseError,
+    UnsupportedAlgorithmError,
+)
 from joserfc.jwk import KeySet
 
 from controlplane.accounts.providers import (
@@ -55,6 +62,7 @@ class OidcClient:
         self._metadata_at = 0.0
         self._keys: KeySet | None = None
         self._keys_at = 0.0
+        self._refreshed_at = -JWKS_REFETCH_INTERVAL  # when an unknown kid last made us look
         self._lock = asyncio.Lock()
 
     def _http(self) -> httpx2.AsyncClient:
@@ -100,12 +108,13 @@ class OidcClient:
             return self._metadata
 
     async def _key_set(self, *, refresh: bool = False) -> KeySet:
-        """The provider's signing keys; fetched again when asked to, at most once a minute."""
+        """The provider's signing keys (kept an hour); with refresh, fetched again unless an
+        unknown key made Wharf fetch them within the last minute already."""
         metadata = await self.metadata()
         async with self._lock:
-            stale = time.monotonic() - self._keys_at > METADATA_TTL
-            may_refresh = time.monotonic() - self._keys_at > JWKS_REFETCH_INTERVAL
-            if self._keys is None or stale or (refresh and may_refresh):
+            now = time.monotonic()
+            refetch = refresh and now - self._refreshed_at > JWKS_REFETCH_INTERVAL
+            if self._keys is None or now - self._keys_at > METADATA_TTL or refetch:
                 try:
                     self._keys = KeySet.import_key_set(await self._get_json(metadata["jwks_uri"]))
                 except (JoseError, ValueError, TypeError, KeyError):
@@ -113,7 +122,9 @@ class OidcClient:
                         f"{self.config.label}'s keys (JWKS) could not be read",
                         code="provider_misconfigured",
                     ) from None
-                self._keys_at = time.monotonic()
+                self._keys_at = now
+                if refresh:
+                    self._refreshed_at = now
             return self._keys
 
     def _algorithms(self, metadata: dict[str, Any]) -> list[str]:
@@ -232,10 +243,16 @@ class OidcClient:
             registry.validate(decoded.claims)
         except InvalidKeyIdError:
             raise _bad_token("signed by a key the provider does not publish") from None
-        except JoseError as exc:
-            raise _bad_token(exc.error if hasattr(exc, "error") else "invalid") from None
-        except ValueError:
-            raise _bad_token("malformed") from None
+        except ExpiredTokenError:
+            raise _bad_token("it has expired") from None
+        except ClaimError as exc:
+            raise _bad_token(f"its {exc.claim} claim is not for this Wharf") from None
+        except UnsupportedAlgorithmError:
+            raise _bad_token("signed with an algorithm the provider does not use") from None
+        except BadSignatureError:
+            raise _bad_token("its signature does not match") from None
+        except (JoseError, ValueError):
+            raise _bad_token("it is malformed") from None
         claims = decoded.claims
         if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(
             claims["nonce"].encode(), nonce.encode()

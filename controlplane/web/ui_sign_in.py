@@ -27,7 +27,10 @@ def _problem(
 ) -> web.Response:
     """The page for a sign-in that did not work: what happened, and where to try again."""
     status = exc.status if exc.status in (403, 404, 409, 429, 502) else 400
-    context = {"user": user, "message": exc.message, "code": exc.code, "again": again}
+    message = exc.message
+    if isinstance(exc, RateLimited):
+        message = f"too many failed sign-ins; try again in {exc.retry_after} seconds"
+    context = {"user": user, "message": message, "code": exc.code, "again": again}
     response = ui_page(request, "auth_problem.html", context, status)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)

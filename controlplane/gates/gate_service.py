@@ -600,8 +600,8 @@ class Gates:
         if not admits(gate.allowed, account):
             who = ", ".join(account.verified_emails) or account.email or "this account"
             raise Forbidden(
-                f"{who} is not on the list of people who may open this site; ask its owner to"
-                " add you, or sign in with another account",
+                f"you signed in as {who}, who is not on the list of people who may open this"
+                " site; ask its owner to add you, or sign in with another account",
                 code="not_on_list",
             )
         expires = int(self.tokens.clock()) + HANDOFF_SECONDS

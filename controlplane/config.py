@@ -273,7 +273,7 @@ SETTINGS: tuple[Setting, ...] = (
         "control_url",
         parse_optional,
         "",
-        "How Traefik reaches the control plane (password gates' check and login page);"
+        "How Traefik reaches the control plane (password and sign-in gates' check and pages);"
         " unset: http://wharf-<COOLIFY_RESOURCE_UUID>:<port> in Coolify, else http://<WHARF_LISTEN>.",
     ),
     Setting("http_listen", parse_listen, "127.0.0.1:8080", "Traefik's http entrypoint (wharf up)."),

@@ -176,13 +176,21 @@ class Accounts:
         self, actor: User, user_id: int, *, role: object = None, disabled: object = None
     ) -> User:
         """Change a user's role and/or disable or enable them (None: unchanged); admins only.
-        Disabling ends their sessions; Conflict when no enabled admin would be left."""
+        Disabling ends their sessions; Conflict when no enabled admin would be left, or when
+        it would demote or disable the break-glass admin."""
         self.require_admin(actor)
         if role is not None and role not in ROLES:
             raise Invalid("role is 'admin' or 'member'", code="invalid_role")
         if disabled is not None and not isinstance(disabled, bool):
             raise Invalid("disabled is true or false", code="invalid_disabled")
         checked_role: Role | None = "admin" if role == "admin" else "member" if role else None
+        leaves = checked_role == "member" or disabled is True
+        if leaves and await self.store.break_glass_user() == user_id:
+            raise Conflict(
+                "this admin is the break-glass account, the one who may still use a password;"
+                " choose another on the sign-in settings first",
+                code="break_glass_admin",
+            )
         user = await self.store.change_user(user_id, role=checked_role, disabled=disabled)
         if user is None:
             raise NotFound("no such user", code="user_not_found")

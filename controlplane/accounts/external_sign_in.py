@@ -25,7 +25,7 @@ from controlplane.accounts.providers import (
     SignInRefused,
 )
 from controlplane.accounts.rate_limits import record_failure, refuse_when_limited
-from controlplane.errors import Conflict, Forbidden, Invalid, NotFound
+from controlplane.errors import Conflict, Forbidden, Invalid, NotFound, WharfError
 from controlplane.models import Identity, ProviderAccount, ProviderKey, User
 from controlplane.names import safe_next
 from controlplane.store import Store
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 Purpose = Literal["sign_in", "link", "gate"]
 FLOW_SECONDS = 600  # the provider's login and consent must be done within ten minutes
-FAILURES_ACCOUNT = "provider-sign-in"  # every provider sign-in failure counts toward this
+# Provider sign-in failures count per client address (the account is not known before the
+# provider answers): a stranger's failures never lock anyone else out.
+FAILURES_PREFIX = "provider-sign-in:"
 MAX_PARAM = 4096
 
 
@@ -58,6 +60,16 @@ class FinishedFlow:
     next_path: str
     actor_id: int | None = None  # link: the signed-in user who asked
     gate_ticket: str | None = None  # gate: the visitor's ticket from the gated host
+
+
+def _enabled(user: User) -> User:
+    """The user, unless disabled (then SignInRefused: the provider's word changes nothing)."""
+    if user.disabled:
+        raise SignInRefused(
+            "this account is disabled; an admin of this Wharf can enable it again",
+            code="account_disabled",
+        )
+    return user
 
 
 def client_for(config: ProviderConfig) -> ProviderClient:
@@ -110,13 +122,7 @@ class ExternalSignIn:
     ) -> tuple[str, str]:
         """(the provider's authorization URL, the flow cookie to set) for a new flow."""
         client = self._client(provider)
-        await refuse_when_limited(
-            self.store,
-            client_address,
-            FAILURES_ACCOUNT,
-            self.options.max_failures,
-            self.options.failure_window,
-        )
+        await self._refuse_when_limited(client_address)
         # GitHub's read:org only when an organisation list is to be checked.
         orgs = client.config.key == "github" and (
             wants_orgs or (purpose == "sign_in" and bool(self.options.allowed_orgs))
@@ -147,36 +153,54 @@ class ExternalSignIn:
         self, provider: str, query: Mapping[str, str], cookie: str | None, client_address: str
     ) -> FinishedFlow:
         """Check the callback against the browser's flow cookie and ask the provider who signed
-        in; SignInRefused (a failure counted) or RateLimited otherwise."""
+        in; SignInRefused or RateLimited otherwise (the caller reports a refusal)."""
         client = self._client(provider)
+        await self._refuse_when_limited(client_address)
+        claims, flow_secrets = self._read_flow(client.config.key, query, cookie)
+        code = query.get("code", "")
+        if not code or len(code) > MAX_PARAM:
+            raise SignInRefused(
+                "the provider sent no sign-in code back; sign in again", code="missing_code"
+            )
+        account = await client.account(code, flow_secrets)
+        purpose: Purpose = claims["u"]
+        return FinishedFlow(purpose, account, claims["x"], claims.get("a"), claims.get("g"))
+
+    async def _refuse_when_limited(self, client_address: str) -> None:
         await refuse_when_limited(
             self.store,
             client_address,
-            FAILURES_ACCOUNT,
+            FAILURES_PREFIX + client_address,
             self.options.max_failures,
             self.options.failure_window,
         )
-        try:
-            flow = self._read_flow(client.config.key, query, cookie)
-            code = query.get("code", "")
-            if not code or len(code) > MAX_PARAM:
-                raise SignInRefused(
-                    "the provider sent no sign-in code back; sign in again", code="missing_code"
-                )
-            claims, flow_secrets = flow
-            account = await client.account(code, flow_secrets)
-        except SignInRefused as exc:
-            # Logged by reason only: never the code, the state or a token.
-            log.info(
-                "provider sign-in refused",
-                extra={"provider": client.config.key, "reason": exc.code, "client": client_address},
-            )
+
+    async def refused(self, provider: str, exc: WharfError, client_address: str) -> None:
+        """Note a refused sign-in: logged by its reason only (never a code, state or token),
+        and counted toward the address's limit unless the provider itself failed."""
+        log.info(
+            "provider sign-in refused",
+            extra={"provider": provider[:20], "reason": exc.code, "client": client_address},
+        )
+        if exc.status == 403:
             await record_failure(
-                self.store, client_address, FAILURES_ACCOUNT, self.options.failure_window
+                self.store,
+                client_address,
+                FAILURES_PREFIX + client_address,
+                self.options.failure_window,
             )
-            raise
-        purpose: Purpose = claims["u"]
-        return FinishedFlow(purpose, account, claims["x"], claims.get("a"), claims.get("g"))
+
+    def flow_purpose(self, cookie: str | None) -> Purpose:
+        """What the browser's flow was for (signed by us, even if expired), for the page that
+        says a sign-in did not work; sign_in when there is no readable flow."""
+        try:
+            claims = jwt.decode(
+                cookie or "", self._key, algorithms=["HS256"], options={"verify_exp": False}
+            )
+        except jwt.InvalidTokenError:
+            return "sign_in"
+        purpose = claims.get("u")
+        return purpose if purpose in ("sign_in", "link", "gate") else "sign_in"
 
     def _read_flow(
         self, provider: ProviderKey, query: Mapping[str, str], cookie: str | None
@@ -230,29 +254,14 @@ class ExternalSignIn:
     async def sign_in(self, account: ProviderAccount, client_address: str) -> str:
         """A session for the user this identity belongs to (linked, found by verified email, or
         created when the allow-list admits it); SignInRefused otherwise."""
-        try:
-            user = await self._user_for(account)
-        except SignInRefused as exc:
-            log.info(
-                "provider sign-in refused",
-                extra={"provider": account.provider, "reason": exc.code, "client": client_address},
-            )
-            await record_failure(
-                self.store, client_address, FAILURES_ACCOUNT, self.options.failure_window
-            )
-            raise
-        if user.disabled:
-            raise SignInRefused(
-                "this account is disabled; an admin of this Wharf can enable it again",
-                code="account_disabled",
-            )
-        await self.store.clear_login_failures(client_address, FAILURES_ACCOUNT)
+        user = await self._user_for(account)
+        await self.store.clear_login_failures(client_address, FAILURES_PREFIX + client_address)
         return await self.accounts.open_session(user)
 
     async def _user_for(self, account: ProviderAccount) -> User:
         linked = await self.store.user_for_identity(account.issuer, account.subject, account.email)
         if linked is not None:
-            return linked
+            return _enabled(linked)
         if not account.email:
             raise SignInRefused(
                 "the provider did not share an email address; allow Wharf to read it and sign"
@@ -267,8 +276,9 @@ class ExternalSignIn:
             )
         found = await self.store.user_credentials(account.email)
         if found is not None:
-            await self.store.link_identity(found[0].id, account)
-            return found[0]
+            user = _enabled(found[0])  # before linking: a refusal changes nothing
+            await self.store.link_identity(user.id, account)
+            return user
         if not self._admitted(account):
             raise SignInRefused(
                 f"there is no Wharf account for {account.email}; ask an admin of this Wharf to"
@@ -290,15 +300,19 @@ class ExternalSignIn:
             return True
         return any(org in self.options.allowed_orgs for org in account.orgs)
 
-    async def link(self, actor: User, flow: FinishedFlow) -> Identity:
-        """Link the identity to the signed-in user who started the flow."""
-        if flow.actor_id != actor.id:
+    async def link(self, flow: FinishedFlow) -> Identity:
+        """Link the identity to the user whose session started the flow (the flow cookie,
+        signed and bound to this browser, names them: the session cookie itself is not sent
+        on the provider's redirect back)."""
+        user = await self.store.get_user(flow.actor_id) if flow.actor_id else None
+        if user is None:
             raise SignInRefused(
-                "this link was started by another session; start it again from your account",
+                "this link was not started from your account page; start it there again",
                 code="state_mismatch",
             )
+        _enabled(user)
         try:
-            return await self.store.link_identity(actor.id, flow.account)
+            return await self.store.link_identity(user.id, flow.account)
         except Conflict as exc:
             raise SignInRefused(exc.message, code=exc.code) from None
 

@@ -1,5 +1,6 @@
 """`wharf gate show|set|off` and `wharf share create`: who may open an environment, and links
-that open a password gate for a while. Passwords come from a prompt or a file, never argv."""
+that open a password or sign-in gate for a while. Passwords come from a prompt or a file,
+never argv."""
 
 from __future__ import annotations
 
@@ -17,11 +18,6 @@ from controlplane.cli.resources import file_text, routing_note, site_path, usage
 ENVIRONMENTS = ("production", "staging", "previews")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 SHARE_MAX_SECONDS = 30 * 86400  # the API's bound (gate_service.SHARE_MAX_SECONDS)
-_MODES = {
-    "none": "open: no gate",
-    "basic": "basic authentication (a username and password each)",
-    "password": "one password, typed into a form",
-}
 
 
 def expires_in(text: str) -> int:
@@ -152,7 +148,7 @@ async def set_gate(ctx: Context, args: argparse.Namespace) -> None:
         ctx.output.line(_describe(gate, args.site))
         if gate["mode"] in ("password", "oauth"):
             ctx.output.line(
-                "A link that opens it without the password: wharf share create"
+                "A link that opens it without signing in: wharf share create"
                 f" --site {args.site} --env {args.environment} --expires 7d"
             )
 
@@ -181,8 +177,8 @@ async def create_share(ctx: Context, args: argparse.Namespace) -> None:
     def human() -> None:
         until = datetime.fromisoformat(share["expires_at"])
         ctx.output.line(
-            f"Anyone with this link opens {args.environment} of {args.site} without the password"
-            f" until {until:%Y-%m-%d %H:%M} UTC ({ago(share['expires_at'])}):"
+            f"Anyone with this link opens {args.environment} of {args.site} without a password"
+            f" or sign-in until {until:%Y-%m-%d %H:%M} UTC ({ago(share['expires_at'])}):"
         )
         ctx.output.line(share["url"])
 
@@ -248,10 +244,14 @@ def register(
     )
     parser.set_defaults(run=gate_off)
 
-    share = commands.add_parser("share", help="links that open a password gate for a while")
+    share = commands.add_parser(
+        "share", help="links that open a password or sign-in gate for a while"
+    )
     share_actions = share.add_subparsers(dest="action", required=True)
     parser = share_actions.add_parser(
-        "create", parents=[remote, site, environment], help="a link that skips the password"
+        "create",
+        parents=[remote, site, environment],
+        help="a link that skips the password or sign-in",
     )
     parser.add_argument(
         "--expires",

@@ -91,7 +91,7 @@ def validate_gate_environment(value: object) -> GateEnvironment:
 
 
 def validate_mode(value: object) -> Mode:
-    """none, basic or password."""
+    """none, basic, password or oauth."""
     for known in MODES:
         if value == known:
             return known

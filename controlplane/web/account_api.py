@@ -218,7 +218,7 @@ ACCOUNT_ENDPOINTS: tuple[Endpoint, ...] = (
         request_body=_USER_CHANGE,
         responses={
             404: "no such user",
-            409: "no enabled admin would be left",
+            409: "no enabled admin would be left, or it is the break-glass admin",
             422: "bad role or disabled",
         },
         response=schemas.USER,

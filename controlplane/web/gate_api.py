@@ -351,7 +351,7 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         CHECK_PATH + "/{site}/{environment}",
         gate_check,
-        "Traefik forwardAuth check of a password gate (200; 302 to the login page, or with"
+        "Traefik forwardAuth check of a password or oauth gate (200; 302 to the login page, or with"
         " the cookie for a share link; 403)",
         "public",
         content_type="text/plain",
@@ -364,10 +364,10 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         LOGIN_PATH,
         gate_login_form,
-        "The login page of a password-gated host (HTML)",
+        "The login page of a password- or oauth-gated host (HTML: a form, or sign-in buttons)",
         "public",
         content_type="text/html",
-        responses={404: Answer("no password gate on this host (HTML)", "text/html")},
+        responses={404: Answer("no password or oauth gate on this host (HTML)", "text/html")},
     ),
     Endpoint(
         "GET",

@@ -13,7 +13,7 @@ from controlplane.errors import RateLimited, WharfError
 from controlplane.models import User
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import client_address
-from controlplane.web.ui_common import Routes, redirect, ui_page
+from controlplane.web.ui_common import Routes, ui_page
 from controlplane.web.ui_session import set_session_cookie, ui_user
 
 FLOW_COOKIE = "wharf_oauth"
@@ -65,6 +65,8 @@ async def start(request: web.Request) -> web.Response:
             wants_orgs=wants_orgs,
         )
     except WharfError as exc:
+        if not isinstance(exc, RateLimited):
+            await services(request).sign_in.refused(provider, exc, _address(request))
         return _problem(request, exc, _AGAIN[purpose], user)
     response = web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
     response.set_cookie(
@@ -84,34 +86,33 @@ async def callback(request: web.Request) -> web.Response:
     """Back from the provider: check the answer, then sign in, link, or admit to a gate."""
     sign_in = services(request).sign_in
     provider = request.match_info["provider"]
-    user = await ui_user(request)
+    cookie = request.cookies.get(FLOW_COOKIE)
     address = _address(request)
-    purpose: Purpose = "sign_in"
+    purpose = sign_in.flow_purpose(cookie)
     try:
-        finished = await sign_in.finish(
-            provider, request.query, request.cookies.get(FLOW_COOKIE), address
-        )
+        finished = await sign_in.finish(provider, request.query, cookie, address)
         purpose = finished.purpose
         if purpose == "gate":
             location = await services(request).gates.admit_oauth(
                 finished.gate_ticket, finished.account
             )
             response = web.Response(status=303, headers={"Location": location})
-        elif purpose == "link":
-            if user is None:
-                raise web.HTTPSeeOther("/sign-in?next=/account")
-            await sign_in.link(user, finished)
-            response = redirect("/account?notice=linked")
         else:
-            token = await sign_in.sign_in(finished.account, address)
+            if purpose == "link":
+                await sign_in.link(finished)
+                next_path = "/account?notice=linked"
+            else:
+                token = await sign_in.sign_in(finished.account, address)
+                next_path = finished.next_path
             # A page, not a redirect: the session cookie is SameSite=Strict, and a browser
             # does not send it on a redirect chain that a provider's site started.
-            response = ui_page(
-                request, "auth_continue.html", {"next": finished.next_path, "user": None}
-            )
-            set_session_cookie(response, request, token)
+            response = ui_page(request, "auth_continue.html", {"next": next_path, "user": None})
+            if purpose == "sign_in":
+                set_session_cookie(response, request, token)
     except WharfError as exc:
-        return _problem(request, exc, _AGAIN[purpose], user)
+        if not isinstance(exc, RateLimited):
+            await sign_in.refused(provider, exc, address)
+        return _problem(request, exc, _AGAIN[purpose], await ui_user(request))
     response.del_cookie(FLOW_COOKIE, path=_FLOW_PATH)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -237,7 +237,7 @@ async def test_cli_gate_set_show_off_and_share_link(cli: WharfCli, tmp_path: Pat
     assert password.code == 0, password.err
     assert password.out.splitlines() == [
         "staging of blog asks visitors for its password.",
-        "A link that opens it without the password: wharf share create --site blog --env"
+        "A link that opens it without signing in: wharf share create --site blog --env"
         " staging --expires 7d",
     ]
     for ran in (basic, kept, password):
@@ -248,7 +248,7 @@ async def test_cli_gate_set_show_off_and_share_link(cli: WharfCli, tmp_path: Pat
     assert link.code == 0, link.err
     *words, url = link.out.splitlines()
     assert url.startswith("http://blog--staging.localhost") and "?" in url
-    assert "opens staging of blog without the password until" in _flat(" ".join(words))
+    assert "opens staging of blog without a password or sign-in until" in _flat(" ".join(words))
     share = json.loads(
         (await cli.run("share", "create", "--site", "blog", "--env", "staging", "--json")).out
     )
@@ -274,6 +274,14 @@ async def test_cli_gate_and_share_errors_and_exit_codes(cli: WharfCli, tmp_path:
     assert "no terminal to ask for the password: give --user alice:PASSWORD-FILE" in no_terminal.err
     mixed = await cli.run(*gate, "--mode", "password", "--user", "alice")
     assert mixed.code == 2 and "--user is for --mode basic" in mixed.err
+    nobody_listed = await cli.run(*gate, "--mode", "oauth")
+    assert (
+        nobody_listed.code == 2 and "--mode oauth needs at least one --allow" in nobody_listed.err
+    )
+    misplaced = await cli.run(*gate, "--mode", "password", "--allow", "@example.com")
+    assert misplaced.code == 2 and "--allow is for --mode oauth" in misplaced.err
+    no_provider = await cli.run(*gate, "--mode", "oauth", "--allow", "@example.com")
+    assert no_provider.code == 1 and "an oauth gate needs a sign-in provider" in no_provider.err
     no_file = await cli.run(*gate, "--mode", "basic", "--user", f"alice:{tmp_path}/none.txt")
     assert no_file.code == 1 and f"no file {tmp_path}/none.txt" in no_file.err
     short = _secret_file(tmp_path, "short.txt", "short")

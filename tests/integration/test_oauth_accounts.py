@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from controlplane.web.keys import SERVICES
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
 from tests.harness.fake_issuer import FakeIssuer, fake_issuer
 from tests.harness.wharf_sign_in import (
     follow_issuer,
@@ -82,7 +82,8 @@ async def test_accounts_link_from_the_account_page_then_unlink_when_a_password_r
             account = await page_text(await client.get("/account"))
             assert "Link Corp ID" in account and "No provider account is linked yet" in account
             linked = await sign_in_with(client, "oidc", follow_issuer, "?link=1")
-            assert (linked.status, linked.headers["Location"]) == (303, "/account?notice=linked")
+            assert linked.status == 200
+            assert 'content="0;url=/account?notice=linked"' in await linked.text()
             account = await page_text(await client.get("/account"))
             assert "admin-at-idp@corp.test" in account
 
@@ -143,6 +144,11 @@ async def test_accounts_password_sign_in_off_but_for_the_break_glass_admin(
             )
             assert not_an_admin.status == 422
             assert "must be an enabled admin" in await page_text(not_an_admin)
+            demoted = await client.post(
+                "/admin/users/1/role", data={"role": "member"}, headers=SAME_ORIGIN
+            )
+            assert demoted.status == 409
+            assert "is the break-glass account" in await page_text(demoted)
             back_on = await client.post(
                 "/admin/sign-in", data={"password_sign_in": "on"}, headers=SAME_ORIGIN
             )
@@ -165,3 +171,35 @@ async def test_accounts_a_disabled_user_cannot_sign_in_with_a_provider(
             refused = await sign_in_with(client, "oidc", follow_issuer)
             assert refused.status == 403 and "This account is disabled" in await page_text(refused)
             assert signed_in_cookie(client) is None
+
+
+async def test_accounts_oauth_gates_through_the_api_list_who_may_pass(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with fake_issuer() as issuer:
+        options = _oidc(issuer)
+        async with wharf_app(database_url, tmp_path / "data", **options) as client:
+            headers = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+            created = await client.post("/api/v1/sites", json={"name": "blog"}, headers=headers)
+            assert created.status == 201
+            body = {"environment": "staging", "mode": "oauth", "allowed": ["Ana@Example.com"]}
+            gate = await client.put("/api/v1/sites/blog/gate", json=body, headers=headers)
+            answer = await gate.json()
+            assert gate.status == 200, answer
+            assert (answer["mode"], answer["allowed"]) == ("oauth", ["ana@example.com"])
+            listed = await (await client.get("/api/v1/sites/blog/gate", headers=headers)).json()
+            assert listed["gates"]["staging"]["allowed"] == ["ana@example.com"]
+            for allowed, code in ((None, "allowed_required"), (["github:org"], "invalid_allowed")):
+                refused = await client.put(
+                    "/api/v1/sites/blog/gate",
+                    json={"environment": "staging", "mode": "oauth", "allowed": allowed},
+                    headers=headers,
+                )
+                assert refused.status == 422
+                assert (await refused.json())["error"]["code"] == code
+            share = await client.post(
+                "/api/v1/sites/blog/gate/share",
+                json={"environment": "staging", "expires_in": 3600},
+                headers=headers,
+            )
+            assert share.status == 200 and "wharf_share=" in (await share.json())["url"]

@@ -186,12 +186,16 @@ async def test_oidc_failures_are_rate_limited_like_passwords(
     async with fake_issuer() as issuer:
         options = _oidc(issuer.url, issuer.client_id, issuer.client_secret)
         async with wharf_app(database_url, tmp_path / "data", **options) as client:
+            attacker, visitor = {"X-Forwarded-For": "192.0.2.1"}, {"X-Forwarded-For": "192.0.2.2"}
             for _ in range(5):
-                tampered = await client.get("/auth/oidc/callback?code=x&state=y")
+                tampered = await client.get("/auth/oidc/callback?code=x&state=y", headers=attacker)
                 assert tampered.status == 403
-            limited = await client.get("/auth/oidc/start", allow_redirects=False)
+            limited = await client.get("/auth/oidc/start", headers=attacker, allow_redirects=False)
             assert limited.status == 429 and int(limited.headers["Retry-After"]) > 0
             assert "Too many failed sign-ins; try again in" in await page_text(limited)
+            # Counted per address: someone else signs in as ever.
+            other = await client.get("/auth/oidc/start", headers=visitor, allow_redirects=False)
+            assert other.status == 303
 
 
 async def test_oidc_a_provider_that_does_not_answer_gets_a_page_not_a_crash(

@@ -90,6 +90,15 @@ def test_coolify_template_gives_wharf_the_domain_and_port_8000() -> None:
     assert parsed.domains["wharf"].port == 8000
 
 
+def test_coolify_template_tells_wharf_the_address_browsers_use(tmp_path: Path) -> None:
+    """Sign-in callbacks are <public URL>/auth/<provider>/callback: the URL Coolify gives the
+    wharf service, without the container port its proxy forwards to."""
+    services = _compose_renders(_parsed(), tmp_path)["services"]
+    assert services["wharf"]["environment"]["WHARF_PUBLIC_URL"] == (
+        f"http://wharf-{UUID}.apps.example.com"
+    )
+
+
 def test_coolify_template_edge_environment_holds_no_secret(tmp_path: Path) -> None:
     parsed = _parsed()
     secrets = {

@@ -336,6 +336,7 @@ GATE_ENDPOINTS: tuple[Endpoint, ...] = (
         put_gate,
         "Set an environment's gate: none, basic (users), password, or oauth (allowed list)",
         request_body=_GATE,
+        responses={409: "oauth, while no sign-in provider is configured"},
         response=schemas.routed(schemas.GATE),
     ),
     Endpoint(

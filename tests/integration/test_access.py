@@ -108,6 +108,8 @@ OWN_OR_PUBLIC = {
     ("GET", "/.wharf/gate/check/{site}/{environment}"),
     ("GET", "/.wharf/gate/login"),
     ("POST", "/.wharf/gate/login"),
+    ("GET", "/.wharf/gate/oauth/{provider}"),
+    ("GET", "/.wharf/gate/oauth-done"),
 }
 
 

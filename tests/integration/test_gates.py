@@ -95,7 +95,13 @@ async def test_gates_api_basic_users_reach_traefik_hashed_and_none_removes_them(
     listed = await (await client.get(GATE_URL, headers=owner)).json()
     assert listed == {
         "gates": {
-            env: {"environment": env, "mode": "none", "users": [], "updated_at": None}
+            env: {
+                "environment": env,
+                "mode": "none",
+                "users": [],
+                "allowed": [],
+                "updated_at": None,
+            }
             for env in ("production", "staging", "previews")
         }
     }
@@ -125,6 +131,7 @@ async def test_gates_api_basic_users_reach_traefik_hashed_and_none_removes_them(
         "environment": "production",
         "mode": "none",
         "users": [],
+        "allowed": [],
         "updated_at": None,
         "routing": off["routing"],
     }

@@ -38,7 +38,11 @@ USER_HASH = "ann:$2b$05$" + "a" * 53
 def coolify_settings(data_dir: Path) -> Settings:
     """The wharf service's settings as the Coolify template gives them, inside Coolify."""
     service = yaml.safe_load((ROOT / "docker-compose.coolify.yml").read_text())["services"]["wharf"]
-    given = {"WHARF_BASE_DOMAIN": "sites.example.com", "WHARF_ADMIN_EMAIL": "ops@example.com"}
+    given = {
+        "WHARF_BASE_DOMAIN": "sites.example.com",
+        "WHARF_ADMIN_EMAIL": "ops@example.com",
+        "SERVICE_URL_WHARF": "https://wharf-x8k2m4q.example.com",  # a URL, as Coolify makes it
+    }
 
     def value(match: re.Match[str]) -> str:
         name, operator, default = match.group(1), match.group(2) or "", match.group(3) or ""

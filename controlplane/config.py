@@ -308,6 +308,13 @@ SETTINGS: tuple[Setting, ...] = (
         " GET /traefik/config; unset disables that endpoint.",
     ),
     Setting(
+        "probe_traefik_url",
+        parse_optional,
+        "",
+        "Traefik's HTTP entrypoint that post-publish probes also ask for `/` (Host: the site's);"
+        " wharf up sets it for the Traefik it runs; unset: probes ask the edge only.",
+    ),
+    Setting(
         "edge_workers",
         parse_workers,
         "0",
@@ -596,6 +603,7 @@ class Settings:
     traefik: bool
     traefik_api_url: str | None
     traefik_secret: Secret | None
+    probe_traefik_url: str | None
     edge_workers: int
     edge_idle_timeout: int
     admin_email: str

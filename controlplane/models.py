@@ -47,7 +47,7 @@ Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
 DeployStatus = Literal["pending", "building", "ready", "live", "failed", "superseded"]
 # How a deploy became live (the reconcile's own repairs included).
-PublishKind = Literal["publish", "auto_publish", "rollback", "repair"]
+PublishKind = Literal["publish", "auto_publish", "rollback", "repair", "auto_rollback"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Site:
     minify: bool
     allowed_flags: list[str]
     spa: bool
+    probe_rollback: bool = True  # an automatic publish that fails its probes goes back
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Deploy:
     created_by_email: str | None = None  # who uploaded it, for the UI's history
     message: str | None = None  # what the uploader said of it ("fix the footer")
     commit: str | None = None  # the commit it was built from
+    probes: dict[str, Any] | None = None  # what the probes after its publish found
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class PublishEvent:
     to_deploy: str
     actor_id: int | None
     created_at: datetime
-    reason: str | None = None  # why the reconcile published on its own (kind 'repair')
+    reason: str | None = None  # why Wharf published on its own (repair, auto_rollback)
 
 
 @dataclass(frozen=True)

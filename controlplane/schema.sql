@@ -107,7 +107,8 @@ CREATE TABLE deploys (
     flags jsonb NOT NULL DEFAULT '{}'::jsonb,
     report jsonb NOT NULL DEFAULT '{}'::jsonb,
     message text,
-    git_commit text
+    git_commit text,
+    probes jsonb
 );
 ALTER TABLE deploys ADD CONSTRAINT deploys_created_by_fkey FOREIGN KEY (created_by) REFERENCES users(id) ON DELETE SET NULL;
 ALTER TABLE deploys ADD CONSTRAINT deploys_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
@@ -225,7 +226,7 @@ CREATE TABLE publish_events (
     reason text
 );
 ALTER TABLE publish_events ADD CONSTRAINT publish_events_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id) ON DELETE SET NULL;
-ALTER TABLE publish_events ADD CONSTRAINT publish_events_kind_check CHECK ((kind = ANY (ARRAY['publish'::text, 'auto_publish'::text, 'rollback'::text, 'repair'::text])));
+ALTER TABLE publish_events ADD CONSTRAINT publish_events_kind_check CHECK ((kind = ANY (ARRAY['publish'::text, 'auto_publish'::text, 'rollback'::text, 'repair'::text, 'auto_rollback'::text])));
 ALTER TABLE publish_events ADD CONSTRAINT publish_events_pkey PRIMARY KEY (id);
 ALTER TABLE publish_events ADD CONSTRAINT publish_events_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
 CREATE UNIQUE INDEX publish_events_pkey ON public.publish_events USING btree (id);
@@ -283,7 +284,8 @@ CREATE TABLE sites (
     auto_publish boolean NOT NULL DEFAULT true,
     minify boolean NOT NULL DEFAULT true,
     allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text],
-    spa boolean NOT NULL DEFAULT false
+    spa boolean NOT NULL DEFAULT false,
+    probe_rollback boolean NOT NULL DEFAULT true
 );
 ALTER TABLE sites ADD CONSTRAINT sites_name_check CHECK ((name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text));
 ALTER TABLE sites ADD CONSTRAINT sites_name_key UNIQUE (name);

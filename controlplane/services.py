@@ -17,6 +17,7 @@ from controlplane.deploys.archive import ArchiveLimits
 from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
 from controlplane.deploys.deploy_service import Deploys
 from controlplane.deploys.live_pointers import LivePointers
+from controlplane.deploys.probe_service import ProbeOptions, PublishProbes
 from controlplane.deploys.release_files import ReleaseFiles
 from controlplane.deploys.retention import RetentionPolicy, retention_loop
 from controlplane.domains.domain_service import DomainOptions, Domains
@@ -126,6 +127,7 @@ class Services:
     gates: Gates
     tls: Tls
     issuer: CertificateIssuer
+    probes: PublishProbes
 
     async def database_up(self) -> bool:
         """Whether the database answers."""
@@ -183,6 +185,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         deploys = Deploys(store, files, sites, archive_limits(settings))
         accounts = accounts_for(settings, store)
+        probes = PublishProbes(
+            store,
+            files,
+            deploys,
+            ProbeOptions(settings.base_domain, settings.edge_upstream, settings.probe_traefik_url),
+        )
         try:
             yield Services(
                 settings=settings,
@@ -198,8 +206,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 gates=gates,
                 tls=Tls(store, sites, box, settings.base_domain),
                 issuer=issuer,
+                probes=probes,
             )
         finally:
+            await probes.close()
             await routing.close()
 
 
@@ -225,6 +235,7 @@ async def run_background(services: Services, stop: asyncio.Event, *, build: bool
             minify_override=settings.minify,
             brotli_quality=settings.brotli_quality,
         ),
+        services.probes,
     )
     policy = RetentionPolicy(
         settings.retention_free, settings.retention_pro, settings.failed_retention_days

@@ -16,9 +16,10 @@ from controlplane.deploys.archive import ArchiveLimits
 from controlplane.deploys.build import BuildFailed, BuildPlan, run_build
 from controlplane.deploys.build_flags import flags_from_json, secret_values
 from controlplane.deploys.deploy_service import Deploys
+from controlplane.deploys.probe_service import PublishProbes
 from controlplane.deploys.release_files import ReleaseFiles, remove_tree
 from controlplane.logs import redact_text
-from controlplane.models import BuildJob
+from controlplane.models import BuildJob, PublishEvent, Site
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,10 @@ class BuildLog:
             self.next_line_no += len(lines)
 
 
+# What an automatic publish leaves for its probes: the site, the event, the deploy's build log.
+Published = tuple[Site, PublishEvent, BuildLog]
+
+
 class BuildWorker:
     """One worker loop; run several processes (or `wharf worker`) to build in parallel."""
 
@@ -82,12 +87,14 @@ class BuildWorker:
         deploys: Deploys,
         limits: ArchiveLimits,
         options: WorkerOptions,
+        probes: PublishProbes | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.deploys = deploys
         self.limits = limits
         self.options = options
+        self.probes = probes
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -145,15 +152,22 @@ class BuildWorker:
             await build
 
     async def build(self, job: BuildJob) -> None:
-        """Build one deploy and record the outcome; publish it when the site says so."""
+        """Build one deploy and record the outcome; publish it when the site says so, then
+        probe what went live (after the build is counted: probes are not build time)."""
         with BUILD_SECONDS.time():
-            outcome = await self._build(job)
+            outcome, published = await self._build(job)
         BUILDS.labels(outcome).inc()
+        if published is not None and self.probes is not None:
+            site, event, build_log = published
+            report = await self.probes.check(site, event)
+            if report is not None:
+                build_log(report.summary())
+                await build_log.flush()
 
-    async def _build(self, job: BuildJob) -> str:
+    async def _build(self, job: BuildJob) -> tuple[str, Published | None]:
         deploy = await self.store.deploy_by_id(job.deploy_id)
         if deploy is None:
-            return "gone"
+            return "gone", None
         flags = flags_from_json(deploy.flags)
         build_log = BuildLog(
             self.store,
@@ -181,7 +195,7 @@ class BuildWorker:
                 log.warning(
                     "lease lost before install; dropping the build", extra={"deploy": deploy.id}
                 )
-                return "lost_lease"
+                return "lost_lease", None
             await asyncio.to_thread(
                 self.files.install_release, built.path, deploy.site_name, deploy.id
             )
@@ -191,7 +205,7 @@ class BuildWorker:
             await self.store.finish_build(
                 deploy.id, self.name, error=str(failed), report=failed.report
             )
-            return "failed"
+            return "failed", None
         except Exception:
             log.exception("build crashed", extra={"deploy": deploy.id})
             build_log("build failed: internal error (see the server log)")
@@ -199,7 +213,7 @@ class BuildWorker:
             await self.store.finish_build(
                 deploy.id, self.name, error="internal build error", report={}
             )
-            return "error"
+            return "error", None
         finally:
             await asyncio.to_thread(remove_tree, workdir)
         build_log("release installed")
@@ -215,17 +229,22 @@ class BuildWorker:
         # Staging always follows its newest deploy; production unless auto-publish is locked.
         # An older build finishing late (a retried job) never replaces a newer live deploy.
         if finished and await self.store.auto_publish_due(deploy.id):
-            await self.deploys.publish_deploy(site, deploy.id, deploy.created_by, "auto_publish")
+            event = await self.deploys.publish_deploy(
+                site, deploy.id, deploy.created_by, "auto_publish"
+            )
             build_log("published")
             await build_log.flush()
-        return "ready" if finished else "lost_lease"
+            return "ready", (site, event, build_log)
+        return ("ready" if finished else "lost_lease"), None
 
     async def publish_missed(self) -> None:
         """Publish deploys whose worker died between the build and the publish."""
         for site_name, deploy_id in await self.store.auto_publish_due():
             site = await self.store.get_site(site_name, None)
             if site is not None:
-                await self.deploys.publish_deploy(site, deploy_id, None, "auto_publish")
+                event = await self.deploys.publish_deploy(site, deploy_id, None, "auto_publish")
+                if self.probes:
+                    await self.probes.check(site, event)
 
     async def _in_thread_with_log(self, plan: BuildPlan, build_log: BuildLog):  # type: ignore[no-untyped-def]
         """Run the blocking build in a thread, storing its log lines while it runs."""

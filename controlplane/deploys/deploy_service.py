@@ -243,11 +243,11 @@ class Deploys:
         return await self.publish_deploy(site, deploy_id, actor.id if actor else None, kind)
 
     async def publish_deploy(
-        self, site: Site, deploy_id: str, actor_id: int | None, kind: str
+        self, site: Site, deploy_id: str, actor_id: int | None, kind: str, reason: str | None = None
     ) -> PublishEvent:
         """Publish under the site's lock: check the deploy and its files, commit, swap."""
         async with self.store.site_lock(site.id):
-            return await self.publish_locked(site, deploy_id, actor_id, kind)
+            return await self.publish_locked(site, deploy_id, actor_id, kind, reason)
 
     async def publish_locked(
         self, site: Site, deploy_id: str, actor_id: int | None, kind: str, reason: str | None = None

@@ -73,11 +73,12 @@ class Sites:
         return site
 
     async def update(self, actor: User, name: str, changes: dict[str, Any]) -> Site:
-        """Change settings: auto_publish, minify, spa, allowed_flags; tier for admins."""
+        """Change settings: auto_publish, minify, spa, probe_rollback, allowed_flags; tier
+        for admins."""
         site = await self.get(actor, name)
         valid: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("auto_publish", "minify", "spa"):
+            if key in ("auto_publish", "minify", "spa", "probe_rollback"):
                 if not isinstance(value, bool):
                     raise Invalid(f"{key} is true or false", code="invalid_setting")
                 valid[key] = value

@@ -20,7 +20,7 @@ _DEPLOY_SELECT = (
     "SELECT d.id, d.site_id, s.name AS site_name, d.environment, d.status, d.error,"
     " d.created_by, d.created_at, d.started_at, d.finished_at, d.published_at, d.pinned,"
     " d.pruned_at, d.artifact_bytes, d.file_count, d.total_bytes, d.flags, d.report,"
-    " u.email AS created_by_email, d.message, d.git_commit AS commit"
+    " u.email AS created_by_email, d.message, d.git_commit AS commit, d.probes"
     " FROM deploys d JOIN sites s ON s.id = d.site_id LEFT JOIN users u ON u.id = d.created_by"
 )
 # Any fixed number, distinct from the migration lock; the second key is the site id.
@@ -272,6 +272,13 @@ class DeployQueries(QueriesBase):
         """
         async with self._advisory_lock(_PUBLISH_LOCK_CLASS, site_id):
             yield
+
+    async def set_deploy_probes(self, deploy_id: str, probes: dict[str, Any]) -> None:
+        """Keep what the probes after a deploy's publish found."""
+        await self._execute(
+            "UPDATE deploys SET probes = %(p)s WHERE id = %(id)s",
+            {"p": psycopg2.extras.Json(probes), "id": deploy_id},
+        )
 
     async def publish(
         self,

@@ -51,6 +51,7 @@ def deploy_json(request: web.Request, deploy: Deploy) -> dict[str, Any]:
         "total_bytes": deploy.total_bytes,
         "flags": masked(deploy.flags),
         "report": deploy.report,
+        "probes": deploy.probes,
         "hosts": hosts,
         "urls": site_urls(request, hosts),
     }
@@ -143,6 +144,7 @@ async def publish_deploy(request: web.Request) -> web.Response:
     event = await services(request).deploys.publish(
         await current_user(request), request.match_info["site"], request.match_info["deploy"]
     )
+    services(request).probes.check_later(event)
     return web.json_response(event_json(event))
 
 
@@ -157,6 +159,7 @@ async def rollback(request: web.Request) -> web.Response:
         body.get("environment", "production"),
         body.get("deploy_id"),
     )
+    services(request).probes.check_later(event)
     return web.json_response(event_json(event))
 
 

@@ -92,6 +92,7 @@ SITE_SETTINGS = record(
     minify=BOOLEAN,
     allowed_flags={"type": "array", "items": STRING},
     spa=BOOLEAN,
+    probe_rollback=BOOLEAN,
 )
 SITE = with_properties(
     SITE_SETTINGS, name=STRING, owner_id=INTEGER, created_at=TIME, hosts=HOSTS, urls=URLS
@@ -122,6 +123,7 @@ DEPLOY = record(
     total_bytes=INTEGER_OR_NULL,
     flags={"type": "object", "additionalProperties": record(value={}, secret=BOOLEAN)},
     report={"type": ["object", "null"]},
+    probes={"type": ["object", "null"]},
     hosts=record(preview=TEXT_OR_NULL, environment=TEXT_OR_NULL),
     urls=record(preview=TEXT_OR_NULL, environment=TEXT_OR_NULL),
 )

@@ -30,6 +30,7 @@ def site_settings_json(site: Site) -> dict[str, Any]:
         "minify": site.minify,
         "allowed_flags": site.allowed_flags,
         "spa": site.spa,
+        "probe_rollback": site.probe_rollback,
     }
 
 
@@ -79,6 +80,10 @@ _SITE_SETTINGS = {
     "type": "object",
     "properties": {
         "auto_publish": {"type": "boolean"},
+        "probe_rollback": {
+            "type": "boolean",
+            "description": "roll an automatic publish back when its probes fail",
+        },
         "minify": {"type": "boolean"},
         "spa": {"type": "boolean"},
         "allowed_flags": {"type": "array", "items": {"type": "string"}},

@@ -226,10 +226,11 @@ async def publish(request: web.Request) -> web.Response:
     user = await signed_in(request)
     deploy = await _deploy(request, user)
     try:
-        await services(request).deploys.publish(user, deploy.site_name, deploy.id)
+        event = await services(request).deploys.publish(user, deploy.site_name, deploy.id)
     except WharfError as exc:
         context = {"user": user, "deploy": deploy, "error": exc.message}
         return ui_page(request, "publish.html", context, 409)
+    services(request).probes.check_later(event)
     return redirect(f"/sites/{deploy.site_name}?published={deploy.id}")
 
 

@@ -162,6 +162,8 @@ class BuildWorker:
             report = await self.probes.check(site, event)
             if report is not None:
                 build_log(report.summary())
+                if report.rolled_back_to:
+                    build_log(f"rolled back to {report.rolled_back_to}")
                 await build_log.flush()
 
     async def _build(self, job: BuildJob) -> tuple[str, Published | None]:

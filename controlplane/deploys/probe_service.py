@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controlplane.alerts import raise_alert
 from controlplane.deploys.deploy_service import Deploys
@@ -53,14 +53,13 @@ class PublishProbes:
         gated = await self.store.gate_secret(site.name, event.environment) is not None
         traefik = None if gated else self.options.traefik_url
         report = await probe(event.to_deploy, host, wanted, self.options.edge_url, traefik)
-        await self.store.set_deploy_probes(event.to_deploy, report.as_json())
         log.info(
             "publish probed",
             extra={"site": site.name, "deploy": event.to_deploy, "passed": report.passed},
         )
         failed = not report.passed and report.conclusive
         if failed and event.kind == "auto_publish" and site.probe_rollback:
-            await self._roll_back(site, event, report)
+            report = replace(report, rolled_back_to=await self._roll_back(site, event, report))
         elif not report.passed:
             raise_alert(
                 "probes_failed",
@@ -69,6 +68,7 @@ class PublishProbes:
                 deploy=event.to_deploy,
                 reason=report.summary(),
             )
+        await self.store.set_deploy_probes(event.to_deploy, report.as_json())
         return report
 
     def check_later(self, event: PublishEvent) -> None:
@@ -92,7 +92,8 @@ class PublishProbes:
         except Exception:  # a probe that cannot run is logged; the publish stands
             log.exception("probing a publish failed", extra={"deploy": event.to_deploy})
 
-    async def _roll_back(self, site: Site, event: PublishEvent, report: ProbeReport) -> None:
+    async def _roll_back(self, site: Site, event: PublishEvent, report: ProbeReport) -> str | None:
+        """Publish the deploy the event replaced; its id (None: there was none)."""
         if event.from_deploy is None:
             raise_alert(
                 "probes_failed",
@@ -101,7 +102,7 @@ class PublishProbes:
                 deploy=event.to_deploy,
                 reason=report.summary(),
             )
-            return
+            return None
         await self.deploys.publish_deploy(
             site, event.from_deploy, None, "auto_rollback", reason=report.summary()
         )
@@ -113,3 +114,4 @@ class PublishProbes:
             to=event.from_deploy,
             reason=report.summary(),
         )
+        return event.from_deploy

@@ -46,6 +46,7 @@ class ProbeReport:
     deploy: str
     host: str
     probes: list[Probe] = field(default_factory=list)
+    rolled_back_to: str | None = None  # the deploy Wharf went back to because of this report
 
     @property
     def passed(self) -> bool:
@@ -83,6 +84,7 @@ class ProbeReport:
         return {
             "status": status,
             "host": self.host,
+            "rolled_back_to": self.rolled_back_to,
             "probes": [asdict(probe) for probe in self.probes],
         }
 

@@ -277,7 +277,7 @@ async def upload(request: web.Request) -> web.Response:
     return redirect(f"/sites/{name}/deploys/{deploy.id}")
 
 
-_SWITCHES = ("auto_publish", "spa", "minify")
+_SWITCHES = ("auto_publish", "spa", "minify", "probe_rollback")
 
 
 def _settings(

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.async_api import async_playwright, expect
 
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
@@ -19,6 +20,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings
 from tests.harness.waiting import wait_for
+from tests.integration.test_ui_browser import CHROMIUM, Running, _serious, _sign_in
 from tests.sites import site_files, zip_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.one_database]
@@ -56,6 +58,43 @@ class Api:
 
         await wait_for(probed, 30)
         return str(deploy["id"])
+
+
+async def _deploy_page(api: Api, deploy_id: str) -> str:
+    """The deploy's page in the admin UI, signed in as the admin, its text folded."""
+    jar = aiohttp.CookieJar(unsafe=True)  # the UI's cookie on 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        async with browser.post(
+            f"{api.url}/sign-in", data=credentials, headers={"Sec-Fetch-Site": "same-origin"}
+        ) as signed_in:
+            assert signed_in.status == 200
+        async with browser.get(f"{api.url}/sites/blog/deploys/{deploy_id}") as page:
+            return " ".join((await page.text()).split())
+
+
+async def _look_at(api: Api, deploy_id: str) -> None:
+    """The deploy page with its probes, and the site's settings, in chromium: screenshots in
+    light and dark, laptop and phone, and no serious axe-core finding."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            running = Running(api.url, api.session, api.headers, browser)
+            page = await browser.new_page()
+            await _sign_in(page, api.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+            await page.goto(f"{api.url}/sites/blog/deploys/{deploy_id}")
+            await expect(
+                page.get_by_role("heading", name="After its publish FAILED")
+            ).to_be_visible()
+            await running.screens(page, "deploy-probes")
+            await page.goto(f"{api.url}/sites/blog/settings")
+            await expect(
+                page.get_by_label("Roll back an automatic publish that fails its probes")
+            ).to_be_checked()
+            await running.screens(page, "site-settings-probes")
+        finally:
+            await browser.close()
+    assert _serious(running) == []
 
 
 @pytest.fixture
@@ -109,7 +148,14 @@ async def test_probes_keep_a_healthy_release_and_roll_a_broken_one_back(api: Api
     assert (await api.call("GET", f"/api/v1/sites/blog/deploys/{healthy}"))["status"] == "live"
     assert took < 20, took
     log = await api.call("GET", f"/api/v1/sites/blog/deploys/{broken}/log")
-    assert any(line["text"].startswith("probes failed") for line in log["lines"])
+    texts = [line["text"] for line in log["lines"]]
+    assert texts[-2].startswith("probes failed") and texts[-1] == f"rolled back to {healthy}"
+    assert found["probes"]["rolled_back_to"] == healthy
+    page = await _deploy_page(api, broken)
+    assert 'After its publish <span class="badge bad">FAILED</span>' in page
+    assert "answered 404, expected 200" in page
+
+    await _look_at(api, broken)
 
     # A site may keep what it published, probes or not: the report still says what failed.
     await api.call("PATCH", "/api/v1/sites/blog", json={"probe_rollback": False})

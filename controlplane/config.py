@@ -315,6 +315,13 @@ SETTINGS: tuple[Setting, ...] = (
         " wharf up sets it for the Traefik it runs; unset: probes ask the edge only.",
     ),
     Setting(
+        "probe_traefik_https",
+        parse_optional_listen,
+        "",
+        "HOST:PORT of Traefik's HTTPS entrypoint, where the monitor reads each host's"
+        " certificate (its end); wharf up sets it for the Traefik it runs; unset: not read.",
+    ),
+    Setting(
         "edge_workers",
         parse_workers,
         "0",
@@ -604,6 +611,7 @@ class Settings:
     traefik_api_url: str | None
     traefik_secret: Secret | None
     probe_traefik_url: str | None
+    probe_traefik_https: tuple[str, int] | None
     edge_workers: int
     edge_idle_timeout: int
     admin_email: str

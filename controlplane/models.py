@@ -64,6 +64,7 @@ class Site:
     allowed_flags: list[str]
     spa: bool
     probe_rollback: bool = True  # an automatic publish that fails its probes goes back
+    monitor_interval: int = 60  # seconds between the monitor's checks of a live environment
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,20 @@ class UploadForm:
     flags: object
     message: object = None
     commit: object = None
+
+
+MonitorTransition = Literal["down", "recovered"]
+
+
+@dataclass(frozen=True)
+class MonitorTarget:
+    """A live environment the monitor is to check now."""
+
+    site_id: int
+    site: str
+    environment: Environment
+    deploy: str
+    gated: bool
 
 
 ProviderKey = Literal["oidc", "google", "github"]

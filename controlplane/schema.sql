@@ -214,6 +214,38 @@ CREATE INDEX login_failures_account_idx ON public.login_failures USING btree (ac
 CREATE INDEX login_failures_address_idx ON public.login_failures USING btree (client_address, failed_at);
 CREATE UNIQUE INDEX login_failures_pkey ON public.login_failures USING btree (id);
 
+CREATE TABLE monitor_checks (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    site_id bigint NOT NULL,
+    environment text NOT NULL,
+    checked_at timestamp with time zone NOT NULL DEFAULT now(),
+    up boolean NOT NULL,
+    status integer,
+    latency_ms real NOT NULL,
+    problem text
+);
+ALTER TABLE monitor_checks ADD CONSTRAINT monitor_checks_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
+ALTER TABLE monitor_checks ADD CONSTRAINT monitor_checks_pkey PRIMARY KEY (id);
+ALTER TABLE monitor_checks ADD CONSTRAINT monitor_checks_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+CREATE INDEX monitor_checks_age ON public.monitor_checks USING btree (checked_at);
+CREATE UNIQUE INDEX monitor_checks_pkey ON public.monitor_checks USING btree (id);
+CREATE INDEX monitor_checks_site ON public.monitor_checks USING btree (site_id, environment, checked_at DESC);
+
+CREATE TABLE monitor_states (
+    site_id bigint NOT NULL,
+    environment text NOT NULL,
+    up boolean NOT NULL,
+    since timestamp with time zone NOT NULL DEFAULT now(),
+    failures integer NOT NULL DEFAULT 0,
+    last_checked_at timestamp with time zone NOT NULL DEFAULT now(),
+    certificate_not_after timestamp with time zone,
+    certificate_alerted_for timestamp with time zone
+);
+ALTER TABLE monitor_states ADD CONSTRAINT monitor_states_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
+ALTER TABLE monitor_states ADD CONSTRAINT monitor_states_pkey PRIMARY KEY (site_id, environment);
+ALTER TABLE monitor_states ADD CONSTRAINT monitor_states_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX monitor_states_pkey ON public.monitor_states USING btree (site_id, environment);
+
 CREATE TABLE publish_events (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     site_id bigint NOT NULL,
@@ -285,8 +317,10 @@ CREATE TABLE sites (
     minify boolean NOT NULL DEFAULT true,
     allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text],
     spa boolean NOT NULL DEFAULT false,
-    probe_rollback boolean NOT NULL DEFAULT true
+    probe_rollback boolean NOT NULL DEFAULT true,
+    monitor_interval integer NOT NULL DEFAULT 60
 );
+ALTER TABLE sites ADD CONSTRAINT sites_monitor_interval_check CHECK (((monitor_interval >= 10) AND (monitor_interval <= 3600)));
 ALTER TABLE sites ADD CONSTRAINT sites_name_check CHECK ((name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text));
 ALTER TABLE sites ADD CONSTRAINT sites_name_key UNIQUE (name);
 ALTER TABLE sites ADD CONSTRAINT sites_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES users(id) ON DELETE RESTRICT;

@@ -22,6 +22,7 @@ from controlplane.deploys.release_files import ReleaseFiles
 from controlplane.deploys.retention import RetentionPolicy, retention_loop
 from controlplane.domains.domain_service import DomainOptions, Domains
 from controlplane.gates.gate_service import GateOptions, Gates
+from controlplane.monitoring.monitor import Monitor, MonitorOptions
 from controlplane.names import reserved_site_names
 from controlplane.routing.reconciler import Routing
 from controlplane.runtime.database import open_store
@@ -128,6 +129,7 @@ class Services:
     tls: Tls
     issuer: CertificateIssuer
     probes: PublishProbes
+    monitor: Monitor
 
     async def database_up(self) -> bool:
         """Whether the database answers."""
@@ -191,6 +193,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             deploys,
             ProbeOptions(settings.base_domain, settings.edge_upstream, settings.probe_traefik_url),
         )
+        monitor = Monitor(
+            store,
+            sites,
+            MonitorOptions(
+                settings.base_domain,
+                settings.edge_upstream,
+                settings.probe_traefik_url,
+                settings.probe_traefik_https,
+            ),
+        )
         try:
             yield Services(
                 settings=settings,
@@ -207,6 +219,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 tls=Tls(store, sites, box, settings.base_domain),
                 issuer=issuer,
                 probes=probes,
+                monitor=monitor,
             )
         finally:
             await probes.close()
@@ -244,5 +257,6 @@ async def run_background(services: Services, stop: asyncio.Event, *, build: bool
         worker.run(stop),
         retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
         services.issuer.run(stop, settings.tls_check_interval),
+        services.monitor.run(stop),
         *reconcilers,
     )

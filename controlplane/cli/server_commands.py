@@ -52,6 +52,8 @@ async def _serve(settings: Settings, *, show_login: bool, whole_stack: bool = Fa
     if whole_stack and settings.traefik and not settings.probe_traefik_url:
         http_host, http_port = settings.http_listen
         settings = settings.replace(probe_traefik_url=f"http://{http_host}:{http_port}")
+    if whole_stack and settings.traefik and not settings.probe_traefik_https:
+        settings = settings.replace(probe_traefik_https=settings.https_listen)
     async with contextlib.AsyncExitStack() as children:
         services = await children.enter_async_context(open_services(settings))
         password = await ensure_first_admin(services.accounts, settings)

@@ -154,6 +154,37 @@ async def _until_ok(
     return found
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one request got: status (None: no answer), the release that answered, the body."""
+
+    status: int | None
+    deploy: str | None
+    body: bytes
+    ms: float
+    location: str = ""
+    error: str | None = None
+
+
+async def ask(http: httpx2.AsyncClient, base: str, host: str, path: str) -> Answer:
+    """GET base + path with the site's Host header, no compression, no redirect followed."""
+    started = time.perf_counter()
+    headers = {"Host": host, "Accept-Encoding": "identity", "User-Agent": "wharf-probe"}
+    try:
+        response = await http.get(base.rstrip("/") + path, headers=headers)
+    except httpx2.HTTPError as exc:
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        return Answer(None, None, b"", ms, error=f"no answer ({type(exc).__name__})")
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    return Answer(
+        response.status_code,
+        response.headers.get("x-wharf-deploy"),
+        response.content[:MAX_BODY],
+        ms,
+        response.headers.get("location", ""),
+    )
+
+
 async def _once(
     http: httpx2.AsyncClient,
     deploy_id: str,
@@ -162,31 +193,22 @@ async def _once(
     via: str,
     base: str,
 ) -> Probe:
-    started = time.perf_counter()
-    headers = {"Host": host, "Accept-Encoding": "identity", "User-Agent": "wharf-probe"}
-    try:
-        response = await http.get(base.rstrip("/") + item.path, headers=headers)
-        body = response.content[:MAX_BODY]
-    except httpx2.HTTPError as exc:
-        ms = (time.perf_counter() - started) * 1000
-        problem = f"no answer ({type(exc).__name__})"
-        return Probe(item.path, via, item.status, None, round(ms, 1), False, problem)
-    ms = round((time.perf_counter() - started) * 1000, 1)
+    answer = await ask(http, base, host, item.path)
 
     def result(problem: str | None) -> Probe:
         return Probe(
-            item.path, via, item.status, response.status_code, ms, problem is None, problem
+            item.path, via, item.status, answer.status, answer.ms, problem is None, problem
         )
 
-    if via == "traefik" and response.status_code in (301, 302, 307, 308):
-        location = response.headers.get("location", "")
-        if location.startswith(f"https://{host}"):
-            return result(None)  # routed, and sent on to HTTPS: the edge probes check the body
-    if response.status_code != item.status:
-        return result(f"answered {response.status_code}, expected {item.status}")
-    served = response.headers.get("x-wharf-deploy")
-    if served != deploy_id:
-        return result(f"served by {served or 'no release'}, not {deploy_id}")
-    if item.sha256 and hashlib.sha256(body).hexdigest() != item.sha256:
+    if answer.status is None:
+        return result(answer.error)
+    to_https = answer.location.startswith(f"https://{host}")
+    if via == "traefik" and answer.status in (301, 302, 307, 308) and to_https:
+        return result(None)  # routed, and sent on to HTTPS: the edge probes check the body
+    if answer.status != item.status:
+        return result(f"answered {answer.status}, expected {item.status}")
+    if answer.deploy != deploy_id:
+        return result(f"served by {answer.deploy or 'no release'}, not {deploy_id}")
+    if item.sha256 and hashlib.sha256(answer.body).hexdigest() != item.sha256:
         return result("the body is not the release's file")
     return result(None)

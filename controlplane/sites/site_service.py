@@ -82,6 +82,10 @@ class Sites:
                 if not isinstance(value, bool):
                     raise Invalid(f"{key} is true or false", code="invalid_setting")
                 valid[key] = value
+            elif key == "monitor_interval":
+                if not isinstance(value, int) or isinstance(value, bool) or not 10 <= value <= 3600:
+                    raise Invalid("monitor_interval is 10 to 3600 seconds", code="invalid_setting")
+                valid[key] = value
             elif key == "allowed_flags":
                 valid[key] = validate_allowed_flags(value)
             elif key == "tier":

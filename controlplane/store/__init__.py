@@ -23,6 +23,7 @@ from controlplane.store.domain_sql import DomainQueries
 from controlplane.store.gate_sql import GateQueries
 from controlplane.store.identity_sql import IdentityQueries
 from controlplane.store.migrations import apply_migrations, describe_schema
+from controlplane.store.monitor_sql import MonitorQueries
 from controlplane.store.routing_sql import changes_routing
 from controlplane.store.sql_base import SITE_COLUMNS
 from controlplane.store.tls_sql import TlsQueries
@@ -40,7 +41,7 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, TlsQueries):
+class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, MonitorQueries, TlsQueries):
     """Typed queries over a pool; callers never see SQL or cursors."""
 
     async def ping(self) -> None:
@@ -274,7 +275,15 @@ class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, TlsQueri
     @changes_routing
     async def update_site(self, site_id: int, changes: dict[str, Any]) -> Site:
         """Change a site's settings (only known columns; the service validated the values)."""
-        allowed = {"tier", "auto_publish", "minify", "allowed_flags", "spa", "probe_rollback"}
+        allowed = {
+            "tier",
+            "auto_publish",
+            "minify",
+            "allowed_flags",
+            "spa",
+            "probe_rollback",
+            "monitor_interval",
+        }
         assert set(changes) <= allowed, set(changes) - allowed
         assignments = ", ".join(f"{column} = %({column})s" for column in sorted(changes))
         row = await self._one(

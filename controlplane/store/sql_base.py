@@ -14,7 +14,8 @@ import psycopg2.extras
 # wait(seconds) -> the payloads notified in that time, [] when none came.
 Waiter = Callable[[float], Awaitable[list[str]]]
 SITE_COLUMNS = (
-    "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa, probe_rollback"
+    "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa,"
+    " probe_rollback, monitor_interval"
 )
 
 

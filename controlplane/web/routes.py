@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
-from prometheus_async.aio.web import server_stats
 
 from controlplane.errors import NotFound
 from controlplane.web import schemas
@@ -15,6 +14,7 @@ from controlplane.web.domain_api import DOMAIN_ENDPOINTS
 from controlplane.web.gate_api import GATE_ENDPOINTS
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.middleware import error_response
+from controlplane.web.monitoring_api import MONITORING_ENDPOINTS, metrics
 from controlplane.web.openapi import Endpoint, build_openapi
 from controlplane.web.site_api import SITE_ENDPOINTS
 from controlplane.web.tls_api import TLS_ENDPOINTS
@@ -49,7 +49,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET",
         "/metrics",
-        server_stats,
+        metrics,
         "Prometheus metrics",
         "public",
         content_type="text/plain",
@@ -86,6 +86,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *DOMAIN_ENDPOINTS,
     *GATE_ENDPOINTS,
     *TLS_ENDPOINTS,
+    *MONITORING_ENDPOINTS,
 )
 
 

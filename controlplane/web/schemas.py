@@ -93,6 +93,7 @@ SITE_SETTINGS = record(
     allowed_flags={"type": "array", "items": STRING},
     spa=BOOLEAN,
     probe_rollback=BOOLEAN,
+    monitor_interval=INTEGER,
 )
 SITE = with_properties(
     SITE_SETTINGS, name=STRING, owner_id=INTEGER, created_at=TIME, hosts=HOSTS, urls=URLS

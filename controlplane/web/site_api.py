@@ -31,6 +31,7 @@ def site_settings_json(site: Site) -> dict[str, Any]:
         "allowed_flags": site.allowed_flags,
         "spa": site.spa,
         "probe_rollback": site.probe_rollback,
+        "monitor_interval": site.monitor_interval,
     }
 
 
@@ -80,6 +81,12 @@ _SITE_SETTINGS = {
     "type": "object",
     "properties": {
         "auto_publish": {"type": "boolean"},
+        "monitor_interval": {
+            "type": "integer",
+            "minimum": 10,
+            "maximum": 3600,
+            "description": "seconds between the monitor's checks of each live environment",
+        },
         "probe_rollback": {
             "type": "boolean",
             "description": "roll an automatic publish back when its probes fail",

@@ -186,6 +186,7 @@ async def site_page(request: web.Request) -> web.Response:
         "published": request.query.get("published"),
         "routing": await services(request).routing.site(site.name),
         "tls": _tls_health(await services(request).tls.site(user, name)),
+        "monitoring": await services(request).monitor.report(user, name),
     }
     return ui_page(request, "site.html", context)
 
@@ -312,6 +313,13 @@ async def save_settings(request: web.Request) -> web.Response:
     flags = given if isinstance(given, str) else ""
     changes: dict[str, Any] = {switch: switch in form for switch in _SWITCHES}
     changes["allowed_flags"] = flags.replace(",", " ").split()
+    interval = form.get("monitor_interval")
+    if isinstance(interval, str) and interval.strip():
+        # Not a number goes on as text, for the service to refuse with its message.
+        number = interval.strip()
+        changes["monitor_interval"] = (
+            int(number) if number.isdigit() and len(number) < 6 else number
+        )
     if user.is_admin and "tier" in form:
         changes["tier"] = form["tier"]
     try:

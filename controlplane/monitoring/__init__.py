@@ -1,0 +1,1 @@
+"""Monitoring of live environments: periodic checks, their history, and announcements."""

@@ -1,0 +1,121 @@
+"""The monitor with the real worker, edge and Traefik: a site made unreachable (the edge
+stopped) is announced down once and recovered once after, its checks make uptime and latency
+in the API, and every environment's state is in /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import async_playwright, expect
+
+from controlplane.runtime.stack import edge_process
+from controlplane.web.app import create_app
+from controlplane.web.keys import SERVICES
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.harness.ports import free_port
+from tests.harness.stack import edge_and_traefik, stack_settings
+from tests.integration.test_probes import Api
+from tests.integration.test_ui_browser import CHROMIUM, Running, _serious, _sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
+
+
+@pytest.fixture
+async def stack(
+    aiohttp_server: Any, database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Api, web.Application]]:
+    """Control plane with its worker and Traefik (the edge is the test's to start and stop)."""
+    port = free_port()
+    settings = stack_settings(
+        tmp_path / "data", database_url=database_url, listen=f"127.0.0.1:{port}", job_poll="1"
+    )
+    app: web.Application = create_app(settings)
+    await aiohttp_server(app, port=port)
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{port}"
+        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        async with session.post(f"{url}/api/v1/auth/login", json=credentials) as response:
+            headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
+        api = Api(session, url, headers)
+        await api.call("POST", "/api/v1/sites", json={"name": "blog"})
+        async with edge_and_traefik(settings, app[SERVICES].routing.routers, edge=False):
+            yield api, app
+
+
+async def test_monitoring_announces_down_once_and_recovered_once(
+    stack: tuple[Api, web.Application],
+) -> None:
+    api, app = stack
+    monitor = app[SERVICES].monitor
+    announced: list[tuple[str, dict[str, Any]]] = []
+
+    async def notify(site_id: int, event: str, data: dict[str, Any]) -> int:
+        announced.append((event, data))
+        return 1
+
+    monitor.notify = notify
+    settings = app[SERVICES].settings
+    async with edge_process(settings):
+        await api.deploy("one")
+        await monitor.round(everything=True)
+    # The edge is stopped: one failed check is not yet down, the second is, and stays so.
+    for _ in range(4):
+        await monitor.round(everything=True)
+    assert [event for event, _ in announced] == ["site.down"]
+    assert announced[0][1]["environment"] == "production"
+    assert announced[0][1]["problem"].startswith("no answer")
+    down = await api.call("GET", "/api/v1/sites/blog/monitoring")
+    production = down["environments"]["production"]
+    assert production["up"] is False and production["recent"][0]["status"] is None
+    async with edge_process(settings):
+        await monitor.round(everything=True)
+        await monitor.round(everything=True)
+        report = await api.call("GET", "/api/v1/sites/blog/monitoring")
+        async with api.session.get(f"{api.url}/metrics") as response:
+            metrics = await response.text()
+    assert [event for event, _ in announced] == ["site.down", "site.recovered"]
+    production = report["environments"]["production"]
+    assert production["up"] is True and report["interval"] == 60
+    assert 0 < production["uptime_24h"] < 1  # up, then down for four checks, then up
+    assert production["latency_ms"]["p95"] >= production["latency_ms"]["p50"] > 0
+    assert [check["up"] for check in production["recent"][:3]] == [True, True, False]
+    assert 'wharf_site_up{environment="production",site="blog"} 1.0' in metrics
+    assert "wharf_site_latency_seconds{" in metrics
+    await _look_at(api)
+
+
+async def _look_at(api: Api) -> None:
+    """The site's overview with its monitoring, and the interval in its settings, in
+    chromium: light and dark, laptop and phone, nothing serious for axe-core."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            running = Running(api.url, api.session, api.headers, browser)
+            page = await browser.new_page()
+            await _sign_in(page, api.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+            await page.goto(f"{api.url}/sites/blog")
+            await expect(page.get_by_text("% up over 24 hours")).to_be_visible()
+            await running.screens(page, "site-monitoring")
+            await page.goto(f"{api.url}/sites/blog/settings")
+            field = page.get_by_label("Check each live environment every (seconds)")
+            await field.fill("5")
+            await page.get_by_role("button", name="Save").click()
+            assert await field.evaluate("input => input.validity.rangeUnderflow")  # not sent
+            await field.fill("30")
+            await page.get_by_role("button", name="Save").click()
+            await expect(page.get_by_text("Saved.")).to_be_visible()
+        finally:
+            await browser.close()
+    assert _serious(running) == []
+    assert (await api.call("GET", "/api/v1/sites/blog"))["monitor_interval"] == 30
+    async with api.session.patch(
+        f"{api.url}/api/v1/sites/blog", json={"monitor_interval": 5}, headers=api.headers
+    ) as refused:
+        assert refused.status == 422
+        assert "monitor_interval is 10 to 3600 seconds" in await refused.text()

@@ -71,6 +71,7 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
         404,
     ),
     ("GET", "/api/v1/sites/{site}/gate"): ("/api/v1/sites/owned/gate", None, 404),
+    ("GET", "/api/v1/sites/{site}/monitoring"): ("/api/v1/sites/owned/monitoring", None, 404),
     ("PUT", "/api/v1/sites/{site}/gate"): (
         "/api/v1/sites/owned/gate",
         '{"environment": "production", "mode": "none"}',

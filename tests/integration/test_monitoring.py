@@ -5,6 +5,7 @@ in the API, and every environment's state is in /metrics."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from playwright.async_api import async_playwright, expect
 from controlplane.runtime.stack import edge_process
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
+from tests.certs import self_signed
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings
@@ -119,3 +121,40 @@ async def _look_at(api: Api) -> None:
     ) as refused:
         assert refused.status == 422
         assert "monitor_interval is 10 to 3600 seconds" in await refused.text()
+
+
+async def test_monitoring_announces_a_certificate_near_its_end_once(
+    stack: tuple[Api, web.Application],
+) -> None:
+    api, app = stack
+    settings = app[SERVICES].settings
+    monitor = app[SERVICES].monitor
+    host, port = settings.http_listen
+    monitor.options = replace(
+        monitor.options,
+        traefik_url=f"http://{host}:{port}",
+        https_address=settings.https_listen,
+    )
+    announced: list[tuple[str, dict[str, Any]]] = []
+
+    async def notify(site_id: int, event: str, data: dict[str, Any]) -> int:
+        announced.append((event, data))
+        return 1
+
+    monitor.notify = notify
+    cert, key, certificate = self_signed("localhost", "*.localhost", days=10)
+    await api.call(
+        "PUT", "/api/v1/tls?wait=true", json={"strategy": "custom", "certificate": cert, "key": key}
+    )
+    async with edge_process(settings):
+        await api.deploy("one")
+        for _ in range(3):
+            await monitor.round(everything=True)
+    assert [event for event, _ in announced] == ["certificate.expiring"]
+    data = announced[0][1]
+    assert data["host"] == "blog.localhost" and data["days_left"] in (9, 10)
+    report = await api.call("GET", "/api/v1/sites/blog/monitoring")
+    production = report["environments"]["production"]
+    assert production["certificate"]["not_after"] == certificate.not_valid_after_utc.isoformat()
+    # HTTP is redirected to HTTPS by the custom strategy: routed, so up.
+    assert production["up"] is True

@@ -43,6 +43,8 @@ class ApiToken:
 
 
 Tier = Literal["free", "pro"]
+# What a site does with the release checks: none, report and publish, report and hold back.
+ChecksMode = Literal["off", "warn", "block"]
 Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
 DeployStatus = Literal["pending", "building", "ready", "live", "failed", "superseded"]
@@ -63,6 +65,8 @@ class Site:
     minify: bool
     allowed_flags: list[str]
     spa: bool
+    checks: ChecksMode = "warn"  # the release checks: off, warn (publish anyway), block
+    checks_max_file_bytes: int = 5 * 1024 * 1024  # files over this are a warning
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class Deploy:
     created_by_email: str | None = None  # who uploaded it, for the UI's history
     message: str | None = None  # what the uploader said of it ("fix the footer")
     commit: str | None = None  # the commit it was built from
+    checks: dict[str, Any] | None = None  # the release checks' report; None unchecked or off
 
 
 @dataclass(frozen=True)

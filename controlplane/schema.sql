@@ -107,7 +107,8 @@ CREATE TABLE deploys (
     flags jsonb NOT NULL DEFAULT '{}'::jsonb,
     report jsonb NOT NULL DEFAULT '{}'::jsonb,
     message text,
-    git_commit text
+    git_commit text,
+    checks jsonb
 );
 ALTER TABLE deploys ADD CONSTRAINT deploys_created_by_fkey FOREIGN KEY (created_by) REFERENCES users(id) ON DELETE SET NULL;
 ALTER TABLE deploys ADD CONSTRAINT deploys_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
@@ -283,8 +284,12 @@ CREATE TABLE sites (
     auto_publish boolean NOT NULL DEFAULT true,
     minify boolean NOT NULL DEFAULT true,
     allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text],
-    spa boolean NOT NULL DEFAULT false
+    spa boolean NOT NULL DEFAULT false,
+    checks text NOT NULL DEFAULT 'warn'::text,
+    checks_max_file_bytes bigint NOT NULL DEFAULT 5242880
 );
+ALTER TABLE sites ADD CONSTRAINT sites_checks_check CHECK ((checks = ANY (ARRAY['off'::text, 'warn'::text, 'block'::text])));
+ALTER TABLE sites ADD CONSTRAINT sites_checks_max_file_bytes_check CHECK ((checks_max_file_bytes > 0));
 ALTER TABLE sites ADD CONSTRAINT sites_name_check CHECK ((name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text));
 ALTER TABLE sites ADD CONSTRAINT sites_name_key UNIQUE (name);
 ALTER TABLE sites ADD CONSTRAINT sites_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES users(id) ON DELETE RESTRICT;

@@ -274,7 +274,15 @@ class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, TlsQueri
     @changes_routing
     async def update_site(self, site_id: int, changes: dict[str, Any]) -> Site:
         """Change a site's settings (only known columns; the service validated the values)."""
-        allowed = {"tier", "auto_publish", "minify", "allowed_flags", "spa"}
+        allowed = {
+            "tier",
+            "auto_publish",
+            "minify",
+            "allowed_flags",
+            "spa",
+            "checks",
+            "checks_max_file_bytes",
+        }
         assert set(changes) <= allowed, set(changes) - allowed
         assignments = ", ".join(f"{column} = %({column})s" for column in sorted(changes))
         row = await self._one(

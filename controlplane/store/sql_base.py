@@ -13,7 +13,10 @@ import psycopg2.extras
 
 # wait(seconds) -> the payloads notified in that time, [] when none came.
 Waiter = Callable[[float], Awaitable[list[str]]]
-SITE_COLUMNS = "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa"
+SITE_COLUMNS = (
+    "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa, checks,"
+    " checks_max_file_bytes"
+)
 
 
 class QueriesBase:

@@ -30,6 +30,8 @@ def site_settings_json(site: Site) -> dict[str, Any]:
         "minify": site.minify,
         "allowed_flags": site.allowed_flags,
         "spa": site.spa,
+        "checks": site.checks,
+        "checks_max_file_bytes": site.checks_max_file_bytes,
     }
 
 
@@ -83,8 +85,14 @@ _SITE_SETTINGS = {
         "spa": {"type": "boolean"},
         "allowed_flags": {"type": "array", "items": {"type": "string"}},
         "tier": {"type": "string", "enum": ["free", "pro"]},
+        "checks": {"type": "string", "enum": ["off", "warn", "block"]},
+        "checks_max_file_bytes": {"type": "integer", "minimum": 1024, "maximum": 1 << 40},
     },
-    "examples": [{"auto_publish": False}, {"spa": True, "allowed_flags": ["minify", "env.*"]}],
+    "examples": [
+        {"auto_publish": False},
+        {"spa": True, "allowed_flags": ["minify", "env.*"]},
+        {"checks": "block", "checks_max_file_bytes": 10485760},
+    ],
 }
 
 
@@ -137,7 +145,8 @@ SITE_ENDPOINTS: tuple[Endpoint, ...] = (
         "PATCH",
         "/api/v1/sites/{site}",
         update_site,
-        "Change deploy settings (auto_publish, minify, allowed_flags; tier: admins)",
+        "Change deploy settings (auto_publish, minify, spa, allowed_flags, checks,"
+        " checks_max_file_bytes; tier: admins)",
         request_body=_SITE_SETTINGS,
         response=schemas.routed(schemas.SITE_SETTINGS),
     ),

@@ -113,19 +113,28 @@ class _Answer:
 
 @dataclass
 class _Findings:
-    problems: list[Problem] = field(default_factory=list)
-    errors: int = 0
-    warnings: int = 0
+    """Problems as found (up to the cap of each severity), counted all the same."""
+
+    found: dict[Severity, list[Problem]] = field(
+        default_factory=lambda: {"error": [], "warning": []}
+    )
     pages: int = 0
     links: int = 0
+    errors: int = 0
+    warnings: int = 0
 
     def add(self, problem: Problem, cap: int) -> None:
         if problem.severity == "error":
             self.errors += 1
         else:
             self.warnings += 1
-        if len(self.problems) < cap:
-            self.problems.append(problem)
+        kept = self.found[problem.severity]
+        if len(kept) < cap:
+            kept.append(problem)
+
+    def listed(self, cap: int) -> list[Problem]:
+        """Errors first, then warnings, at most cap in all."""
+        return (self.found["error"] + self.found["warning"])[:cap]
 
 
 class _EdgeView:
@@ -355,12 +364,13 @@ def check_release(root: Path, options: CheckOptions) -> ChecksReport:
     checker.run()
     found = checker.findings
     status: CheckStatus = "failed" if found.errors else "warned" if found.warnings else "passed"
+    problems = found.listed(options.max_problems)
     return ChecksReport(
         status=status,
-        problems=found.problems,
+        problems=problems,
         errors=found.errors,
         warnings=found.warnings,
-        omitted=found.errors + found.warnings - len(found.problems),
+        omitted=found.errors + found.warnings - len(problems),
         pages=found.pages,
         links=found.links,
         seconds=round(time.perf_counter() - started, 3),

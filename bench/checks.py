@@ -1,14 +1,14 @@
 """Release checks benchmark: a real MkDocs Material site of 105 pages and 338 files, checked.
 
-Installs mkdocs-material from PyPI into a venv of its own (under WHARF_BENCH_CACHE, default
-~/.cache/wharf-bench) the first time, generates the Markdown of 105 pages (sections, relative
-links between pages, images, code), builds it with `mkdocs build`, adds images until the output
-has 338 files, builds that into a release as the pipeline does (site/, manifest.json,
-rules.json), then times `check_release` on it. The reference, timed in the same run, is reading
-every HTML page and running the standard library's HTML tokenizer over it with nothing else: the
-ratio says what finding, resolving and asking the edge about every link costs on top. The site
-must check clean. Run it with `.venv/bin/python bench/checks.py`; it prints a table and exits
-non-zero when the checks take 2 s or more, or find a problem.
+Installs mkdocs-material from PyPI into a venv of its own (wharf-bench/ under $XDG_CACHE_HOME,
+default ~/.cache) the first time, generates the Markdown of 105 pages (sections, relative links
+between pages, images, code), builds it with `mkdocs build`, adds images until the output has
+338 files, builds that into a release as the pipeline does (site/, manifest.json, rules.json),
+then times `check_release` on it. The reference, timed in the same run, is reading every HTML
+page and running the standard library's HTML tokenizer over it with nothing else: the ratio says
+what finding, resolving and asking the edge about every link costs on top. The site must check
+clean. Run it with `.venv/bin/python bench/checks.py`; it prints a table and exits non-zero when
+the checks take 2 s or more, or find a problem.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ WORDS = ["wharf", "release", "deploy", "static", "site", "edge", "traefik", "sym
 
 def mkdocs() -> Path:
     """The mkdocs executable of the bench's own venv, made and filled on first use."""
-    cache = Path(os.environ.get("WHARF_BENCH_CACHE", Path.home() / ".cache" / "wharf-bench"))
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wharf-bench"
     venv = cache / "mkdocs-material"
     executable = venv / "bin" / "mkdocs"
     if not executable.exists():

@@ -336,9 +336,11 @@ class _Checker:
 
     def _linked_manifest(self, link: Link, target: str) -> None:
         """A <link rel=manifest>'s file, checked like the .webmanifest files are."""
+        path = target.partition("?")[0]
+        if self.origin + path in self._manifests:
+            return  # every page links the same one: read and checked once
         body = self.edge.body(target)
         if body is not None:
-            path = target.partition("?")[0]
             self.manifest(path.lstrip("/"), self.origin + path, body.decode("utf-8", "replace"))
 
     def _text(self, release: Release, path: str) -> str:

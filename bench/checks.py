@@ -176,7 +176,7 @@ def main() -> int:
         met = "" if target is None else ("met" if seconds < target else "MISSED")
         print(f"{name:<40} {seconds:>8.3f} {seconds / reference:>12.2f}x {met:>8}")
     print()
-    print(f"checks: {report.status}, {report.summary()}")
+    print(f"checks: {report.summary()}")
     for problem in report.problems[:20]:
         print(
             f"  {problem.severity}: {problem.page}:{problem.line} {problem.link} {problem.answer}"

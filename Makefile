@@ -86,7 +86,8 @@ bench: $(VENV)/.installed-test
 	@status=0; $(BIN)/python bench/deploy.py || status=1; \
 		$(BIN)/python bench/edge.py || status=1; \
 		$(BIN)/python bench/ui.py || status=1; \
-		$(BIN)/python bench/traefik_reload.py || status=1; exit $$status
+		$(BIN)/python bench/traefik_reload.py || status=1; \
+		$(BIN)/python bench/checks.py || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -43,6 +43,8 @@ class ApiToken:
 
 
 Tier = Literal["free", "pro"]
+# What a site does with the release checks: none, report and publish, report and hold back.
+ChecksMode = Literal["off", "warn", "block"]
 Environment = Literal["production", "staging"]
 ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
 DeployStatus = Literal["pending", "building", "ready", "live", "failed", "superseded"]
@@ -65,6 +67,8 @@ class Site:
     spa: bool
     probe_rollback: bool = True  # an automatic publish that fails its probes goes back
     monitor_interval: int = 60  # seconds between the monitor's checks of a live environment
+    checks: ChecksMode = "warn"  # the release checks: off, warn (publish anyway), block
+    checks_max_file_bytes: int = 5 * 1024 * 1024  # files over this are a warning
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class Deploy:
     message: str | None = None  # what the uploader said of it ("fix the footer")
     commit: str | None = None  # the commit it was built from
     probes: dict[str, Any] | None = None  # what the probes after its publish found
+    checks: dict[str, Any] | None = None  # the release checks' report; None unchecked or off
 
 
 @dataclass(frozen=True)

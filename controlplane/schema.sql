@@ -108,6 +108,7 @@ CREATE TABLE deploys (
     report jsonb NOT NULL DEFAULT '{}'::jsonb,
     message text,
     git_commit text,
+    checks jsonb,
     probes jsonb
 );
 ALTER TABLE deploys ADD CONSTRAINT deploys_created_by_fkey FOREIGN KEY (created_by) REFERENCES users(id) ON DELETE SET NULL;
@@ -317,9 +318,13 @@ CREATE TABLE sites (
     minify boolean NOT NULL DEFAULT true,
     allowed_flags text[] NOT NULL DEFAULT ARRAY['minify'::text, 'precompress'::text, 'root'::text],
     spa boolean NOT NULL DEFAULT false,
+    checks text NOT NULL DEFAULT 'warn'::text,
+    checks_max_file_bytes bigint NOT NULL DEFAULT 5242880,
     probe_rollback boolean NOT NULL DEFAULT true,
     monitor_interval integer NOT NULL DEFAULT 60
 );
+ALTER TABLE sites ADD CONSTRAINT sites_checks_check CHECK ((checks = ANY (ARRAY['off'::text, 'warn'::text, 'block'::text])));
+ALTER TABLE sites ADD CONSTRAINT sites_checks_max_file_bytes_check CHECK ((checks_max_file_bytes > 0));
 ALTER TABLE sites ADD CONSTRAINT sites_monitor_interval_check CHECK (((monitor_interval >= 10) AND (monitor_interval <= 3600)));
 ALTER TABLE sites ADD CONSTRAINT sites_name_check CHECK ((name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'::text));
 ALTER TABLE sites ADD CONSTRAINT sites_name_key UNIQUE (name);

@@ -247,6 +247,7 @@ async def run_background(services: Services, stop: asyncio.Event, *, build: bool
             poll_seconds=settings.job_poll,
             minify_override=settings.minify,
             brotli_quality=settings.brotli_quality,
+            base_domain=settings.base_domain,
         ),
         services.probes,
     )

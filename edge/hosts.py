@@ -59,12 +59,15 @@ class HostMap:
     atomically (`<data>/edge/config.json`), looked at no more than every 50 ms.
     """
 
-    def __init__(self, base_domain: str, config_file: Path | None = None) -> None:
+    def __init__(
+        self, base_domain: str, config_file: Path | None = None, spa: frozenset[str] = frozenset()
+    ) -> None:
         self.base_domain = base_domain.lower().rstrip(".")
         self.suffix = "." + self.base_domain
         self.config_file = config_file
         self._domains: dict[str, Target] = {}
-        self._spa: frozenset[str] = frozenset()
+        # Without a config file (the control plane's release checks), the SPA sites are given.
+        self._spa: frozenset[str] = spa
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
         self._resolved: dict[str, tuple[str, Target | None]] = {}

@@ -128,10 +128,12 @@ class Responder:
     """Turns a parsed request into a response from the release tree (the sockets are
     edge/server.py's); one per worker process."""
 
-    def __init__(self, config: EdgeConfig, cache: ReleaseCache | None = None) -> None:
+    def __init__(
+        self, config: EdgeConfig, cache: ReleaseCache | None = None, hosts: HostMap | None = None
+    ) -> None:
         self.config = config
         self.data_dir = str(config.data_dir)
-        self.hosts = HostMap(config.base_domain, config.data_dir / "edge" / "config.json")
+        self.hosts = hosts or HostMap(config.base_domain, config.data_dir / "edge" / "config.json")
         self.cache = cache or ReleaseCache()
         # live link -> (the release it named, HTTP date of the link): one lstat per switch.
         self._published: dict[str, tuple[str, str]] = {}

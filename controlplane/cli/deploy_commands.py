@@ -25,6 +25,7 @@ _CHUNK = 256 * 1024
 _SETTLED = {"live", "failed", "superseded"}
 # Log lines shown when a build fails and --follow did not show them already.
 FAILED_LOG_LINES = 40
+_SHOWN_PROBLEMS = 10  # release-check problems printed after a deploy
 
 
 def _site_path(args: argparse.Namespace) -> str:
@@ -107,7 +108,9 @@ async def _until_settled(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.wait
     said = deploy["status"]
-    while deploy["status"] not in _SETTLED and not (stops_at_ready and deploy["status"] == "ready"):
+    while deploy["status"] not in _SETTLED and not (
+        deploy["status"] == "ready" and (stops_at_ready or _held_back(deploy))
+    ):
         if loop.time() > deadline:
             raise CliFailure(
                 f"deploy {deploy['id']} is still {deploy['status']} after {args.wait:g} s;"
@@ -154,7 +157,48 @@ async def deploy(ctx: Context, args: argparse.Namespace) -> None:
             for line in log["lines"][-FAILED_LOG_LINES:]:
                 ctx.output.note(f"  | {line['text']}")
         raise CliFailure(f"deploy {final['id']} failed: {final['error']}", code="deploy_failed")
+    _say_checks(ctx, final)
+    if final["status"] == "ready" and _held_back(final):
+        raise CliFailure(
+            f"deploy {final['id']} failed its release checks and this site blocks such deploys:"
+            f" it is ready, not published; `wharf publish {final['id']} --site {args.site}"
+            " --force` publishes it anyway",
+            code="checks_failed",
+        )
     ctx.output.result(final, lambda: _say_where(ctx, args, final))
+
+
+def _held_back(deploy: dict[str, Any]) -> bool:
+    """Whether the release checks kept the deploy from publishing itself."""
+    return bool((deploy.get("checks") or {}).get("blocked"))
+
+
+def _checks_line(checks: dict[str, Any] | None) -> str:
+    """'failed: 2 errors, 1 warning', or 'not checked' (checks off, or built before them)."""
+    if not checks:
+        return "not checked"
+    counts = [
+        f"{count} {word}{'s' * (count != 1)}"
+        for count, word in ((checks["errors"], "error"), (checks["warnings"], "warning"))
+        if count
+    ]
+    return str(checks["status"]) + (": " + ", ".join(counts) if counts else "")
+
+
+def _say_checks(ctx: Context, deploy: dict[str, Any]) -> None:
+    """The release checks' outcome and their first problems, on stderr."""
+    checks = deploy.get("checks")
+    if not checks or checks["status"] == "passed":
+        return
+    ctx.output.note(f"Checks {_checks_line(checks)}")
+    for problem in checks["problems"][:_SHOWN_PROBLEMS]:
+        line = f":{problem['line']}" if problem["line"] is not None else ""
+        link = f" {problem['link']}" if problem["link"] is not None else ""
+        answer = f" ({problem['answer']})" if problem["answer"] else ""
+        ctx.output.note(f"  {problem['severity']}: {problem['page']}{line}{link}{answer}")
+    rest = checks["errors"] + checks["warnings"] - min(len(checks["problems"]), _SHOWN_PROBLEMS)
+    if rest > 0:
+        ctx.output.note(f"  … and {rest} more: `wharf deploys show {deploy['id']} --json`")
 
 
 def _say_where(ctx: Context, args: argparse.Namespace, deploy: dict[str, Any]) -> None:
@@ -217,6 +261,7 @@ async def show_deploy(ctx: Context, args: argparse.Namespace) -> None:
         ("Message", d["message"] or "—"),
         ("Commit", d["commit"] or "—"),
         ("Preview", d["urls"]["preview"] or "—"),
+        ("Checks", _checks_line(d.get("checks")) + (" (held back)" if _held_back(d) else "")),
     ]
     ctx.output.result(d, lambda: ctx.output.fields(pairs))
 
@@ -242,8 +287,12 @@ async def logs(ctx: Context, args: argparse.Namespace) -> None:
 
 
 async def publish(ctx: Context, args: argparse.Namespace) -> None:
-    """Make a ready (or earlier) deploy live."""
-    event = await ctx.client.call("POST", f"{_site_path(args)}/deploys/{args.deploy}/publish")
+    """Make a ready (or earlier) deploy live; --force past failed release checks."""
+    event = await ctx.client.call(
+        "POST",
+        f"{_site_path(args)}/deploys/{args.deploy}/publish",
+        body={"force": True} if args.force else None,
+    )
     ctx.output.result(event, lambda: _say_event(ctx, args, event))
 
 
@@ -339,6 +388,11 @@ def register(
     parser.set_defaults(run=logs)
     parser = commands.add_parser("publish", parents=[remote, site], help="make a deploy live")
     parser.add_argument("deploy", help="the deploy's id")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even though its release checks failed on a site with checks: block",
+    )
     parser.set_defaults(run=publish)
     parser = commands.add_parser(
         "rollback", parents=[remote, site_env], help="go back to the previous deploy, or one named"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -17,12 +19,15 @@ from controlplane.deploys.build import BuildFailed, BuildPlan, run_build
 from controlplane.deploys.build_flags import flags_from_json, secret_values
 from controlplane.deploys.deploy_service import Deploys
 from controlplane.deploys.probe_service import PublishProbes
+from controlplane.deploys.release_checks import CheckOptions, check_release
 from controlplane.deploys.release_files import ReleaseFiles, remove_tree
 from controlplane.logs import redact_text
 from controlplane.models import BuildJob, PublishEvent, Site
+from controlplane.names import preview_host
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
+_LOGGED_PROBLEMS = 10  # the build log names the first problems; the deploy's report has them all
 
 BUILDS = Counter("wharf_builds_total", "Builds finished, by outcome", ["outcome"])
 BUILD_SECONDS = Histogram(
@@ -42,6 +47,7 @@ class WorkerOptions:
     stop_grace_seconds: float = 30.0
     minify_override: bool | None = None  # WHARF_MINIFY: None follows each site's setting
     brotli_quality: int = 6
+    base_domain: str = "localhost"  # the release checks see a release on its preview host
 
 
 class BuildLog:
@@ -220,6 +226,9 @@ class BuildWorker:
             await asyncio.to_thread(remove_tree, workdir)
         build_log("release installed")
         await build_log.flush()
+        # Checked before it is `ready`, so nothing can publish it before its report is stored.
+        checks = await self._check(site, deploy.id, build_log)
+        await build_log.flush()
         finished = await self.store.finish_build(
             deploy.id,
             self.name,
@@ -227,6 +236,7 @@ class BuildWorker:
             report=built.report,
             file_count=built.file_count,
             total_bytes=built.total_bytes,
+            checks=checks,
         )
         # Staging always follows its newest deploy; production unless auto-publish is locked.
         # An older build finishing late (a retried job) never replaces a newer live deploy.
@@ -238,6 +248,53 @@ class BuildWorker:
             await build_log.flush()
             return "ready", (site, event, build_log)
         return ("ready" if finished else "lost_lease"), None
+
+    async def _check(
+        self, site: Site, deploy_id: str, build_log: BuildLog
+    ) -> dict[str, Any] | None:
+        """Run the release checks in a thread unless the site turned them off; the report, with
+        `blocked` set when the site holds back deploys that fail them."""
+        if site.checks == "off":
+            build_log("checks: off for this site")
+            return None
+        base = self.options.base_domain
+        options = CheckOptions(
+            site=site.name,
+            deploy_id=deploy_id,
+            host=preview_host(deploy_id, site.name, base) or f"{deploy_id}--{site.name}.{base}",
+            spa=site.spa,
+            max_file_bytes=site.checks_max_file_bytes,
+        )
+        release = self.files.release_path(site.name, deploy_id)
+        try:
+            report = await asyncio.to_thread(check_release, release, options)
+        except Exception:
+            # A fault of the checker is ours, not the site's: say so and hold nothing back.
+            log.exception("release checks crashed", extra={"deploy": deploy_id})
+            build_log("checks: could not run (internal error, see the server log)")
+            return None
+        report = dataclasses.replace(
+            report, blocked=site.checks == "block" and report.status == "failed"
+        )
+        build_log(f"checks: {report.summary()} in {report.seconds:.2f} s")
+        for problem in report.problems[:_LOGGED_PROBLEMS]:
+            line = f":{problem.line}" if problem.line is not None else ""
+            link = f" {problem.link}" if problem.link is not None else ""
+            answer = f" ({problem.answer})" if problem.answer else ""
+            build_log(
+                f"  {problem.severity}: {problem.page}{line}{link}{answer}: {problem.message}"
+            )
+        shown = min(len(report.problems), _LOGGED_PROBLEMS)
+        if report.errors + report.warnings > shown:
+            build_log(
+                f"  … and {report.errors + report.warnings - shown} more in the deploy's checks"
+            )
+        if report.blocked:
+            build_log(
+                "checks failed and this site blocks such deploys (checks: block): the deploy"
+                " stays ready and is not published; publish it with force to publish it anyway"
+            )
+        return report.to_json()
 
     async def publish_missed(self) -> None:
         """Publish deploys whose worker died between the build and the publish."""

@@ -101,6 +101,22 @@ def validate_deploy_commit(value: object) -> str | None:
     return value
 
 
+def refuse_failed_checks(site: Site, deploy: Deploy) -> None:
+    """Conflict `checks_failed` for a deploy whose release checks failed, on a site that blocks
+    such deploys; the message says how many problems and how to publish it all the same."""
+    report = deploy.checks or {}
+    if site.checks != "block" or report.get("status") != "failed":
+        return
+    errors, warnings = int(report.get("errors", 0)), int(report.get("warnings", 0))
+    raise Conflict(
+        f"the release checks found {errors} error{'s' * (errors != 1)} and {warnings}"
+        f" warning{'s' * (warnings != 1)}, and this site blocks deploys that fail them;"
+        ' publish with {"force": true} (wharf publish --force) to publish it anyway',
+        code="checks_failed",
+        details={"errors": errors, "warnings": warnings},
+    )
+
+
 class Deploys:
     """Deploy operations on behalf of a user; the build itself is the worker's."""
 
@@ -234,23 +250,48 @@ class Deploys:
         return await self.store.log_lines(deploy.id)
 
     async def publish(
-        self, actor: User | None, site_name: str, deploy_id: str, *, kind: str = "publish"
+        self,
+        actor: User | None,
+        site_name: str,
+        deploy_id: str,
+        *,
+        kind: str = "publish",
+        force: object = False,
     ) -> PublishEvent:
-        """Make a ready (or earlier live) deploy live in its environment."""
+        """Make a ready (or earlier live) deploy live in its environment; `force` publishes one
+        whose release checks failed on a site that blocks such deploys."""
+        if not isinstance(force, bool):
+            raise Invalid("force is true or false", code="invalid_force")
         site = await (
             self.sites.named(site_name) if actor is None else self.sites.get(actor, site_name)
         )
-        return await self.publish_deploy(site, deploy_id, actor.id if actor else None, kind)
+        return await self.publish_deploy(
+            site, deploy_id, actor.id if actor else None, kind, force=force
+        )
 
     async def publish_deploy(
-        self, site: Site, deploy_id: str, actor_id: int | None, kind: str, reason: str | None = None
+        self,
+        site: Site,
+        deploy_id: str,
+        actor_id: int | None,
+        kind: str,
+        reason: str | None = None,
+        *,
+        force: bool = False,
     ) -> PublishEvent:
         """Publish under the site's lock: check the deploy and its files, commit, swap."""
         async with self.store.site_lock(site.id):
-            return await self.publish_locked(site, deploy_id, actor_id, kind, reason)
+            return await self.publish_locked(site, deploy_id, actor_id, kind, reason, force=force)
 
     async def publish_locked(
-        self, site: Site, deploy_id: str, actor_id: int | None, kind: str, reason: str | None = None
+        self,
+        site: Site,
+        deploy_id: str,
+        actor_id: int | None,
+        kind: str,
+        reason: str | None = None,
+        *,
+        force: bool = False,
     ) -> PublishEvent:
         """Publish while the caller holds the site's lock (the reconcile's repairs do)."""
         deploy = await self.store.get_deploy(site.id, deploy_id)
@@ -260,6 +301,10 @@ class Deploys:
             raise Conflict("this deploy's files were removed by retention", code="deploy_pruned")
         if deploy.status not in PUBLISHABLE:
             raise Conflict(f"a {deploy.status} deploy cannot be published", code="deploy_not_ready")
+        # Only a publish by hand is held to the checks here: automatic publishing skips deploys
+        # they held back (store.auto_publish_due), and a rollback returns to a deploy at once.
+        if kind == "publish" and not force:
+            refuse_failed_checks(site, deploy)
         if deploy.environment == "staging" and not has_staging_host(site.name):
             raise _no_staging_host(site.name)
         # Retention cannot remove files while we hold the lock, so this check stays true

@@ -108,6 +108,8 @@ class LivePointers:
                 and deploy.status in ("ready", "superseded")
                 # With auto-publish locked, only a deploy someone published before may return.
                 and (site.auto_publish or env == "staging" or deploy.published_at is not None)
+                # One the release checks held back goes live only when someone publishes it.
+                and (not (deploy.checks or {}).get("blocked") or deploy.published_at is not None)
             )
             if not candidate or not await asyncio.to_thread(
                 self.files.release_intact, site.name, deploy.id

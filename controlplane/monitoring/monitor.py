@@ -71,6 +71,10 @@ class Monitor:
             }
         return {"interval": site.monitor_interval, "environments": environments}
 
+    async def states(self) -> list[dict[str, Any]]:
+        """Every monitored environment's state and latest latency (for /metrics)."""
+        return await self.store.monitor_states_all()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until stop is set: a round every tick, when this process holds the monitor lock."""
         while not stop.is_set():

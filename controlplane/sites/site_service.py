@@ -13,6 +13,9 @@ from controlplane.names import validate_site_name
 from controlplane.store import Store
 
 TIERS = ("free", "pro")
+CHECKS_MODES = ("off", "warn", "block")
+# The size over which a file is a warning of the release checks: from 1 KiB to 1 TiB.
+CHECKS_FILE_BYTES = (1024, 1 << 40)
 SITES_PER_PAGE = 50
 
 
@@ -73,8 +76,8 @@ class Sites:
         return site
 
     async def update(self, actor: User, name: str, changes: dict[str, Any]) -> Site:
-        """Change settings: auto_publish, minify, spa, probe_rollback, allowed_flags; tier
-        for admins."""
+        """Change settings: auto_publish, minify, spa, probe_rollback, monitor_interval,
+        allowed_flags, checks, checks_max_file_bytes; tier for admins."""
         site = await self.get(actor, name)
         valid: dict[str, Any] = {}
         for key, value in changes.items():
@@ -88,6 +91,22 @@ class Sites:
                 valid[key] = value
             elif key == "allowed_flags":
                 valid[key] = validate_allowed_flags(value)
+            elif key == "checks":
+                if value not in CHECKS_MODES:
+                    raise Invalid("checks is 'off', 'warn' or 'block'", code="invalid_checks")
+                valid[key] = value
+            elif key == "checks_max_file_bytes":
+                low, high = CHECKS_FILE_BYTES
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not low <= value <= high
+                ):
+                    raise Invalid(
+                        f"checks_max_file_bytes is a whole number of bytes from {low} to {high}",
+                        code="invalid_checks",
+                    )
+                valid[key] = value
             elif key == "tier":
                 if not actor.is_admin:
                     raise Forbidden("only admins change a site's tier", code="admin_required")

@@ -283,6 +283,8 @@ class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, MonitorQ
             "spa",
             "probe_rollback",
             "monitor_interval",
+            "checks",
+            "checks_max_file_bytes",
         }
         assert set(changes) <= allowed, set(changes) - allowed
         assignments = ", ".join(f"{column} = %({column})s" for column in sorted(changes))

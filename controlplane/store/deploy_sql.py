@@ -20,7 +20,7 @@ _DEPLOY_SELECT = (
     "SELECT d.id, d.site_id, s.name AS site_name, d.environment, d.status, d.error,"
     " d.created_by, d.created_at, d.started_at, d.finished_at, d.published_at, d.pinned,"
     " d.pruned_at, d.artifact_bytes, d.file_count, d.total_bytes, d.flags, d.report,"
-    " u.email AS created_by_email, d.message, d.git_commit AS commit, d.probes"
+    " u.email AS created_by_email, d.message, d.git_commit AS commit, d.probes, d.checks"
     " FROM deploys d JOIN sites s ON s.id = d.site_id LEFT JOIN users u ON u.id = d.created_by"
 )
 # Any fixed number, distinct from the migration lock; the second key is the site id.
@@ -183,8 +183,10 @@ class DeployQueries(QueriesBase):
         report: dict[str, Any],
         file_count: int | None = None,
         total_bytes: int | None = None,
+        checks: dict[str, Any] | None = None,
     ) -> bool:
-        """Record a build's outcome and close its job; False when the job was taken from us."""
+        """Record a build's outcome (with its release checks) and close its job; False when the
+        job was taken from us."""
         async with self._cursor(transaction=True) as cur:
             await cur.execute(
                 "UPDATE build_jobs SET state = 'done', worker = NULL, lease_expires_at = NULL"
@@ -195,8 +197,8 @@ class DeployQueries(QueriesBase):
                 return False
             await cur.execute(
                 "UPDATE deploys SET status = %(status)s, error = %(error)s, report = %(report)s,"
-                " file_count = %(files)s, total_bytes = %(bytes)s, finished_at = now()"
-                " WHERE id = %(id)s",
+                " file_count = %(files)s, total_bytes = %(bytes)s, checks = %(checks)s,"
+                " finished_at = now() WHERE id = %(id)s",
                 {
                     "id": deploy_id,
                     "status": "failed" if error else "ready",
@@ -204,6 +206,7 @@ class DeployQueries(QueriesBase):
                     "report": psycopg2.extras.Json(report),
                     "files": file_count,
                     "bytes": total_bytes,
+                    "checks": None if checks is None else psycopg2.extras.Json(checks),
                 },
             )
             return True
@@ -369,13 +372,15 @@ class DeployQueries(QueriesBase):
 
     async def auto_publish_due(self, deploy_id: str | None = None) -> list[tuple[str, str]]:
         """(site, deploy) of ready deploys that should be live: newest of their environment,
-        newer than its live deploy, and the site publishes automatically (staging always)."""
+        newer than its live deploy, the site publishes automatically (staging always), and
+        its release checks did not hold it back."""
         rows = await self._all(
             """
             SELECT s.name, d.id FROM deploys d JOIN sites s ON s.id = d.site_id
             WHERE d.status = 'ready' AND d.pruned_at IS NULL
               AND (%(id)s::text IS NULL OR d.id = %(id)s)
               AND (s.auto_publish OR d.environment = 'staging')
+              AND NOT coalesce((d.checks ->> 'blocked')::boolean, false)
               AND NOT EXISTS (
                   SELECT 1 FROM deploys other
                   WHERE other.site_id = d.site_id AND other.environment = d.environment

@@ -15,7 +15,7 @@ import psycopg2.extras
 Waiter = Callable[[float], Awaitable[list[str]]]
 SITE_COLUMNS = (
     "id, name, owner_id, created_at, tier, auto_publish, minify, allowed_flags, spa,"
-    " probe_rollback, monitor_interval"
+    " probe_rollback, monitor_interval, checks, checks_max_file_bytes"
 )
 
 

@@ -54,6 +54,7 @@ def deploy_json(request: web.Request, deploy: Deploy) -> dict[str, Any]:
         "probes": deploy.probes,
         "hosts": hosts,
         "urls": site_urls(request, hosts),
+        "checks": deploy.checks,
     }
 
 
@@ -140,9 +141,15 @@ async def update_deploy(request: web.Request) -> web.Response:
 
 
 async def publish_deploy(request: web.Request) -> web.Response:
-    """Make a ready deploy live (atomic)."""
+    """Make a ready deploy live (atomic); `{"force": true}` past failed release checks."""
+    actor = await current_user(request)
+    await check_site_access(request, actor)
+    body = await read_json_object(request) if request.body_exists else {}
     event = await services(request).deploys.publish(
-        await current_user(request), request.match_info["site"], request.match_info["deploy"]
+        actor,
+        request.match_info["site"],
+        request.match_info["deploy"],
+        force=body.get("force", False),
     )
     services(request).probes.check_later(event)
     return web.json_response(event_json(event))
@@ -171,6 +178,11 @@ async def publish_history(request: web.Request) -> web.Response:
     return web.json_response({"events": [event_json(event) for event in events]})
 
 
+_PUBLISH = {
+    "type": "object",
+    "properties": {"force": {"type": "boolean"}},
+    "examples": [{}, {"force": True}],
+}
 _PINNED = {"type": "object", "required": ["pinned"], "properties": {"pinned": {"type": "boolean"}}}
 _ROLLBACK = {
     "type": "object",
@@ -263,8 +275,12 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/api/v1/sites/{site}/deploys/{deploy}/publish",
         publish_deploy,
-        "Make a ready deploy live",
-        responses={409: "deploy not ready or pruned"},
+        "Make a ready deploy live; force: true publishes one whose release checks failed",
+        request_body=_PUBLISH,
+        responses={
+            409: "deploy not ready or pruned; checks_failed on a site with checks: block",
+            422: "force is not a boolean",
+        },
         response=schemas.EVENT,
     ),
     Endpoint(

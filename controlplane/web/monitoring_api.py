@@ -72,7 +72,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics: this process's, then every monitored environment's state."""
     response = await server_stats(request)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_States(await services(request).store.monitor_states_all()))
+    registry.register(_States(await services(request).monitor.states()))
     assert isinstance(response, web.Response) and isinstance(response.body, bytes)
     body = response.body + generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": response.headers["Content-Type"]})

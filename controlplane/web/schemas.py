@@ -7,6 +7,7 @@ from typing import Any, get_args
 
 from controlplane.models import (
     CertificateSource,
+    ChecksMode,
     DeployStatus,
     Environment,
     GateEnvironment,
@@ -94,6 +95,8 @@ SITE_SETTINGS = record(
     spa=BOOLEAN,
     probe_rollback=BOOLEAN,
     monitor_interval=INTEGER,
+    checks=enum(*get_args(ChecksMode)),
+    checks_max_file_bytes=INTEGER,
 )
 SITE = with_properties(
     SITE_SETTINGS, name=STRING, owner_id=INTEGER, created_at=TIME, hosts=HOSTS, urls=URLS
@@ -102,6 +105,32 @@ SITE_ROUTING = record(
     traefik=enum(*get_args(TraefikView)),
     routers={"type": "object", "additionalProperties": STRING},
     config_error=TEXT_OR_NULL,
+)
+
+# One problem the release checks found: where, what, and what the edge answers for it.
+CHECK_PROBLEM = record(
+    kind=STRING,
+    severity=enum("error", "warning"),
+    page=STRING,
+    line=INTEGER_OR_NULL,
+    link=TEXT_OR_NULL,
+    source=TEXT_OR_NULL,
+    status=INTEGER_OR_NULL,
+    answer=TEXT_OR_NULL,
+    message=STRING,
+)
+CHECKS = or_null(
+    record(
+        status=enum("passed", "warned", "failed"),
+        problems={"type": "array", "items": CHECK_PROBLEM},
+        errors=INTEGER,
+        warnings=INTEGER,
+        omitted=INTEGER,
+        pages=INTEGER,
+        links=INTEGER,
+        seconds={"type": "number"},
+        blocked=BOOLEAN,
+    )
 )
 
 DEPLOY = record(
@@ -127,6 +156,7 @@ DEPLOY = record(
     probes={"type": ["object", "null"]},
     hosts=record(preview=TEXT_OR_NULL, environment=TEXT_OR_NULL),
     urls=record(preview=TEXT_OR_NULL, environment=TEXT_OR_NULL),
+    checks=CHECKS,
 )
 EVENT = record(
     id=INTEGER,
@@ -206,6 +236,7 @@ COMPONENTS: dict[str, Schema] = {
     "Site": SITE,
     "SiteRouting": SITE_ROUTING,
     "Deploy": DEPLOY,
+    "Checks": CHECKS,
     "PublishEvent": EVENT,
     "Domain": DOMAIN,
     "Gate": GATE,

@@ -32,6 +32,8 @@ def site_settings_json(site: Site) -> dict[str, Any]:
         "spa": site.spa,
         "probe_rollback": site.probe_rollback,
         "monitor_interval": site.monitor_interval,
+        "checks": site.checks,
+        "checks_max_file_bytes": site.checks_max_file_bytes,
     }
 
 
@@ -95,8 +97,14 @@ _SITE_SETTINGS = {
         "spa": {"type": "boolean"},
         "allowed_flags": {"type": "array", "items": {"type": "string"}},
         "tier": {"type": "string", "enum": ["free", "pro"]},
+        "checks": {"type": "string", "enum": ["off", "warn", "block"]},
+        "checks_max_file_bytes": {"type": "integer", "minimum": 1024, "maximum": 1 << 40},
     },
-    "examples": [{"auto_publish": False}, {"spa": True, "allowed_flags": ["minify", "env.*"]}],
+    "examples": [
+        {"auto_publish": False},
+        {"spa": True, "allowed_flags": ["minify", "env.*"]},
+        {"checks": "block", "checks_max_file_bytes": 10485760},
+    ],
 }
 
 
@@ -149,7 +157,8 @@ SITE_ENDPOINTS: tuple[Endpoint, ...] = (
         "PATCH",
         "/api/v1/sites/{site}",
         update_site,
-        "Change deploy settings (auto_publish, minify, allowed_flags; tier: admins)",
+        "Change deploy settings (auto_publish, minify, spa, allowed_flags, checks,"
+        " checks_max_file_bytes; tier: admins)",
         request_body=_SITE_SETTINGS,
         response=schemas.routed(schemas.SITE_SETTINGS),
     ),

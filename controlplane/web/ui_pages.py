@@ -215,22 +215,42 @@ async def _deploy(request: web.Request, user: User) -> Deploy:
     )
 
 
+async def _publish_page(
+    request: web.Request, user: User, deploy: Deploy, error: str | None = None, status: int = 200
+) -> web.Response:
+    """The publish question, with the failed release checks and "Publish anyway" when the
+    site blocks such deploys."""
+    site = await services(request).sites.get(user, deploy.site_name)
+    checks = deploy.checks or {}
+    blocking = site.checks == "block" and checks.get("status") == "failed"
+    context = {
+        "user": user,
+        "deploy": deploy,
+        "error": error,
+        "checks": checks,
+        "blocking": blocking,
+        "problems_shown": PROBLEMS_SHOWN,
+    }
+    return ui_page(request, "publish.html", context, status)
+
+
 async def publish_form(request: web.Request) -> web.Response:
     """Ask before publishing (or rolling back to) a deploy: it goes live at once."""
     user = await signed_in(request)
-    deploy = await _deploy(request, user)
-    return ui_page(request, "publish.html", {"user": user, "deploy": deploy, "error": None})
+    return await _publish_page(request, user, await _deploy(request, user))
 
 
 async def publish(request: web.Request) -> web.Response:
-    """Publish the deploy; back to the site, which shows it LIVE."""
+    """Publish the deploy (anyway, when "force" is sent); back to the site, which shows it LIVE."""
     user = await signed_in(request)
+    form = await read_form(request)
     deploy = await _deploy(request, user)
     try:
-        event = await services(request).deploys.publish(user, deploy.site_name, deploy.id)
+        event = await services(request).deploys.publish(
+            user, deploy.site_name, deploy.id, force=form.get("force") == "true"
+        )
     except WharfError as exc:
-        context = {"user": user, "deploy": deploy, "error": exc.message}
-        return ui_page(request, "publish.html", context, 409)
+        return await _publish_page(request, user, deploy, exc.message, 409)
     services(request).probes.check_later(event)
     return redirect(f"/sites/{deploy.site_name}?published={deploy.id}")
 
@@ -279,6 +299,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 _SWITCHES = ("auto_publish", "spa", "minify", "probe_rollback")
+_MIB = 1024 * 1024
 
 
 def _settings(
@@ -290,7 +311,9 @@ def _settings(
         "saved": request.query.get("saved"),
         "catalogue": CATALOGUE,
         "flags": " ".join(site.allowed_flags),
+        "max_file_mib": max(site.checks_max_file_bytes // _MIB, 1),
         "error": None,
+        "error_field": None,
     }
     return ui_page(request, "site_settings.html", {**values, **context}, status)
 
@@ -320,6 +343,15 @@ async def save_settings(request: web.Request) -> web.Response:
         changes["monitor_interval"] = (
             int(number) if number.isdigit() and len(number) < 6 else number
         )
+    if "checks" in form:
+        changes["checks"] = form["checks"]
+    mib = form.get("checks_max_file_mib")
+    if isinstance(mib, str) and mib.strip():
+        # Whole MiB in the form; the service judges the bytes (a word is refused there too).
+        digits = mib.strip()
+        changes["checks_max_file_bytes"] = (
+            int(digits) * _MIB if digits.isascii() and digits.isdigit() else digits
+        )
     if user.is_admin and "tier" in form:
         changes["tier"] = form["tier"]
     try:
@@ -328,7 +360,10 @@ async def save_settings(request: web.Request) -> web.Response:
         raise
     except WharfError as exc:
         site = await services(request).sites.get(user, name)
-        return _settings(request, user, site, 422, error=exc.message, flags=flags)
+        field = "checks" if exc.code == "invalid_checks" else "flags"
+        return _settings(
+            request, user, site, 422, error=exc.message, flags=flags, error_field=field
+        )
     return redirect(f"/sites/{name}/settings?saved=1")
 
 
@@ -354,6 +389,8 @@ async def delete_site(request: web.Request) -> web.Response:
 
 # How many of a deploy's files its page lists (the rest are counted).
 FILES_SHOWN = 200
+# How many release-check problems the publish page lists (its deploy page lists them all).
+PROBLEMS_SHOWN = 20
 
 
 async def deploy_page(request: web.Request) -> web.Response:

@@ -404,6 +404,27 @@ class UploadForm:
     commit: object = None
 
 
+CanaryState = Literal["running", "promoted", "aborted", "rolled_back"]
+
+
+@dataclass(frozen=True)
+class CanaryRecord:
+    """A canary: the deploy served to a share of an environment's new visitors beside the
+    stable (live) one, and how it ended."""
+
+    id: int
+    site: str
+    environment: Environment
+    deploy_id: str
+    stable_deploy_id: str
+    percent: int
+    state: CanaryState
+    actor_id: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    reason: str | None
+
+
 MonitorTransition = Literal["down", "recovered"]
 
 

@@ -15,6 +15,7 @@ from controlplane.accounts.providers import configured_providers
 from controlplane.config import ConfigError, Settings
 from controlplane.deploys.archive import ArchiveLimits
 from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
+from controlplane.deploys.canary_service import Canaries
 from controlplane.deploys.deploy_service import Deploys
 from controlplane.deploys.live_pointers import LivePointers
 from controlplane.deploys.probe_service import ProbeOptions, PublishProbes
@@ -130,6 +131,7 @@ class Services:
     issuer: CertificateIssuer
     probes: PublishProbes
     monitor: Monitor
+    canaries: Canaries
 
     async def database_up(self) -> bool:
         """Whether the database answers."""
@@ -220,6 +222,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 issuer=issuer,
                 probes=probes,
                 monitor=monitor,
+                canaries=Canaries(store, files, sites, deploys),
             )
         finally:
             await probes.close()

@@ -316,11 +316,25 @@ class Deploys:
         )
         crash_point("publish_after_commit")
         await asyncio.to_thread(self.files.activate, site.name, deploy.environment, deploy_id)
+        await self._end_canary(site, deploy.environment, deploy_id)
         log.info(
             "deploy published",
             extra={"site": site.name, "deploy": deploy_id, "from": event.from_deploy, "kind": kind},
         )
         return event
+
+    async def _end_canary(self, site: Site, environment: str, published: str) -> None:
+        """A publish ends the environment's canary: promoted when it published the canary,
+        aborted otherwise (the split would name a release beside another live one)."""
+        running = await self.store.running_canary(site.id, environment)
+        if running is None:
+            return
+        await asyncio.to_thread(self.files.clear_canary, site.name, environment)
+        if running.deploy_id == published:
+            await self.store.end_canary(running.id, "promoted", "published for every visitor")
+        else:
+            reason = f"another deploy ({published}) was published"
+            await self.store.end_canary(running.id, "aborted", reason)
 
     async def rollback(
         self, actor: User, site_name: str, environment: object, deploy_id: object

@@ -18,6 +18,7 @@ from controlplane.models import (
     SiteSummary,
     User,
 )
+from controlplane.store.canary_sql import CanaryQueries
 from controlplane.store.deploy_sql import DeployQueries
 from controlplane.store.domain_sql import DomainQueries
 from controlplane.store.gate_sql import GateQueries
@@ -41,7 +42,15 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, MonitorQueries, TlsQueries):
+class Store(
+    CanaryQueries,
+    DeployQueries,
+    DomainQueries,
+    GateQueries,
+    IdentityQueries,
+    MonitorQueries,
+    TlsQueries,
+):
     """Typed queries over a pool; callers never see SQL or cursors."""
 
     async def ping(self) -> None:

@@ -8,14 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.deploys.build_flags import masked
-from controlplane.models import Deploy, LogLine, PublishEvent, UploadForm
+from controlplane.models import CanaryRecord, Deploy, LogLine, PublishEvent, UploadForm
 from controlplane.names import preview_host, site_hosts
 from controlplane.web import schemas
 from controlplane.web.callers import check_site_access, current_user
 from controlplane.web.inputs import read_json_object
 from controlplane.web.keys import SETTINGS, services
 from controlplane.web.log_stream import stream_log
-from controlplane.web.openapi import Endpoint
+from controlplane.web.openapi import Answer, Endpoint
 from controlplane.web.site_api import site_urls
 from controlplane.web.uploads import parse_flags_text, receive_upload
 
@@ -55,6 +55,23 @@ def deploy_json(request: web.Request, deploy: Deploy) -> dict[str, Any]:
         "hosts": hosts,
         "urls": site_urls(request, hosts),
         "checks": deploy.checks,
+    }
+
+
+def canary_json(canary: CanaryRecord) -> dict[str, Any]:
+    """A canary as the API shows it."""
+    return {
+        "id": canary.id,
+        "site": canary.site,
+        "environment": canary.environment,
+        "deploy_id": canary.deploy_id,
+        "stable_deploy_id": canary.stable_deploy_id,
+        "percent": canary.percent,
+        "state": canary.state,
+        "actor_id": canary.actor_id,
+        "started_at": canary.started_at.isoformat(),
+        "ended_at": canary.ended_at.isoformat() if canary.ended_at else None,
+        "reason": canary.reason,
     }
 
 
@@ -145,6 +162,11 @@ async def publish_deploy(request: web.Request) -> web.Response:
     actor = await current_user(request)
     await check_site_access(request, actor)
     body = await read_json_object(request) if request.body_exists else {}
+    if "canary" in body:
+        canary = await services(request).canaries.start(
+            actor, request.match_info["site"], request.match_info["deploy"], body["canary"]
+        )
+        return web.json_response(canary_json(canary), status=201)
     event = await services(request).deploys.publish(
         actor,
         request.match_info["site"],
@@ -180,8 +202,16 @@ async def publish_history(request: web.Request) -> web.Response:
 
 _PUBLISH = {
     "type": "object",
-    "properties": {"force": {"type": "boolean"}},
-    "examples": [{}, {"force": True}],
+    "properties": {
+        "force": {"type": "boolean"},
+        "canary": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 99,
+            "description": "serve it to this percent of new visitors beside the live deploy",
+        },
+    },
+    "examples": [{}, {"force": True}, {"canary": 10}],
 }
 _PINNED = {"type": "object", "required": ["pinned"], "properties": {"pinned": {"type": "boolean"}}}
 _ROLLBACK = {
@@ -275,11 +305,14 @@ DEPLOY_ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/api/v1/sites/{site}/deploys/{deploy}/publish",
         publish_deploy,
-        "Make a ready deploy live; force: true publishes one whose release checks failed",
+        "Make a ready deploy live; force: true publishes one whose release checks failed;"
+        " canary: N serves it to N% of new visitors instead",
         request_body=_PUBLISH,
         responses={
-            409: "deploy not ready or pruned; checks_failed on a site with checks: block",
-            422: "force is not a boolean",
+            201: Answer("canary: the canary started", "application/json"),
+            409: "deploy not ready or pruned; checks_failed on a site with checks: block;"
+            " canary: nothing live, or a canary runs already",
+            422: "force is not a boolean; canary is not 1 to 99",
         },
         response=schemas.EVENT,
     ),

@@ -9,6 +9,7 @@ from aiohttp import web
 from controlplane.errors import NotFound
 from controlplane.web import schemas
 from controlplane.web.account_api import ACCOUNT_ENDPOINTS
+from controlplane.web.canary_api import CANARY_ENDPOINTS
 from controlplane.web.deploy_api import DEPLOY_ENDPOINTS
 from controlplane.web.domain_api import DOMAIN_ENDPOINTS
 from controlplane.web.gate_api import GATE_ENDPOINTS
@@ -87,6 +88,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *GATE_ENDPOINTS,
     *TLS_ENDPOINTS,
     *MONITORING_ENDPOINTS,
+    *CANARY_ENDPOINTS,
 )
 
 

@@ -19,7 +19,7 @@ from multidict import CIMultiDictProxy
 from controlplane.deploys.canary_counts import ReleaseKey, parse_release_counts
 from controlplane.deploys.release_files import ReleaseFiles
 from edge.canary import RECHECK_SECONDS
-from tests.edge_harness import Edge, publish, running_edge
+from tests.edge_harness import Edge, publish, running_edge, write_edge_config
 from tests.harness.releases import install_release
 from tests.sites import site_files
 
@@ -294,6 +294,16 @@ async def test_edge_canary_never_splits_previews_or_other_environments(split: Sp
         assert "private" not in preview.headers["Cache-Control"]
     staging = await split.visit(host="blog--staging.localhost", release=CANARY)
     assert (staging.deploy, staging.cookie) == (STABLE, None)
+    # A custom domain of production is split with it (its own host, so its own cookie).
+    write_edge_config(
+        split.files.root,
+        {"domains": {"www.example.test": {"site": "blog", "environment": "production"}}},
+    )
+    await asyncio.sleep(0.2)  # the edge looks at its config every 50 ms
+    custom = await split.visit(host="www.example.test", release=CANARY)
+    assert (custom.deploy, custom.cookie) == (CANARY, None)
+    drawn = [await split.visit(host="www.example.test") for _ in range(5)]
+    assert all(visit.cookie == visit.deploy for visit in drawn)
     # A split of staging splits staging alone.
     split.files.set_canary("blog", "staging", CANARY, 99)
     await asyncio.sleep(SETTLE)

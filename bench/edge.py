@@ -1,10 +1,20 @@
-"""Edge benchmark: `wharf edge` against nginx on one generated site, and an edge worker's memory.
+"""Edge benchmark: `wharf edge` against nginx on one generated site, a canary split's cost, and
+an edge worker's memory.
 
 Builds one release with files of 1 KB, 8 KB, 100 KB and 2 MB in a temporary data directory,
 serves it from nginx and from `wharf edge` with the same number of workers (2), and loads each
 file with `wrk -t2 -c64 --latency`, nginx then the edge, size by size, in the same run: only the
-ratio edge/nginx is comparable across machines (wrk shares the cores with the servers). While wrk
-loads the edge, the resident memory of every edge worker is sampled every 0.1 s.
+ratio edge/nginx is comparable across machines (wrk shares the cores with the servers). The same
+edge also serves a second site, `canary`, with a canary split in force (10 %) between two copies
+of that release; it is loaded right after the plain site, as new visitors (no cookie: every
+request is drawn and assigned) against the plain site loaded the same way, and as returning
+visitors (the release cookie sent: the steady state) against the plain site loaded with the same
+Cookie header (a header costs the edge about 1.5 µs whatever it says); requests/s and the CPU
+time the edge's workers spend per request are shown. Those move by ±10 % between rounds on a
+shared machine, more than a split costs, so the split is judged on a steadier measure taken after
+the servers stop: the CPU time one edge worker's protocol spends per request in this process,
+on a transport that discards what it is given (no sockets, no wrk), over the smallest file.
+While wrk loads the edge, the resident memory of every edge worker is sampled every 0.1 s.
 
 Installs nothing: it needs `wrk` and `nginx` on the PATH (`make bench` installs both from Debian).
 Run it with `.venv/bin/python bench/edge.py [--duration 8] [--connections 64] [--sizes 1k,8k]
@@ -18,7 +28,9 @@ import argparse
 import collections
 import contextlib
 import dataclasses
+import functools
 import http.client
+import importlib
 import json
 import os
 import random
@@ -27,12 +39,15 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import timeit
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -41,6 +56,15 @@ from controlplane.deploys.release_tree import BuildOptions, build_release
 
 SITE = "bench"
 HOST = f"{SITE}.localhost"  # the edge's default base domain is `localhost`
+CANARY_SITE = "canary"
+CANARY_HOST = f"{CANARY_SITE}.localhost"
+CANARY_PERCENT = 10
+# In process, a returning visitor's request to a split site may cost the edge no more than this
+# times the same request to a plain site; a new visitor's (drawn, and given the cookie: the first
+# request of a visit only) no more than CANARY_NEW_TARGET times a plain one.
+CANARY_TARGET = 1.05
+CANARY_NEW_TARGET = 1.15
+ROOT = Path(__file__).resolve().parents[1]
 RSS_LIMIT_MB = 80.0
 WORDS = ["wharf", "release", "deploy", "static", "site", "edge", "traefik", "symlink", "atomic"]
 
@@ -75,6 +99,10 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    requests: int = 0
+    # CPU time (user + system) the server's workers spent per request, in µs, when measured:
+    # unlike requests/s it hardly moves with what neighbours take on a shared machine.
+    cpu_us: float | None = None
 
 
 @dataclasses.dataclass
@@ -152,8 +180,21 @@ def file_body(spec: FileSpec, rng: random.Random) -> bytes:
     return data
 
 
-def make_release(work: Path, specs: list[FileSpec]) -> tuple[Path, Path, dict[str, bytes]]:
-    """Build the site into a data directory and make it live; the data dir and site folder."""
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """One thing wrk loads: a server, the Host it asks for, and headers sent with every request."""
+
+    name: str
+    server: Server
+    host: str = HOST
+    headers: tuple[str, ...] = ()
+    workers_measured: bool = False
+
+
+def make_release(work: Path, specs: list[FileSpec]) -> tuple[Path, Path, dict[str, bytes], str]:
+    """Build the site into a data directory and make it live; also the canary site, two copies
+    of the release with a split between them. The data dir, site folder, bodies, and the
+    canary site's stable deploy id."""
     rng = random.Random(42)
     source = work / "src"
     source.mkdir()
@@ -173,7 +214,12 @@ def make_release(work: Path, specs: list[FileSpec]) -> tuple[Path, Path, dict[st
     rules = {"version": 1, "redirects": [], "headers": []}
     (release / "rules.json").write_text(json.dumps(rules))
     files.activate(SITE, "production", deploy_id)
-    return data, release / "site", bodies
+    stable, canary = secrets.token_hex(6), secrets.token_hex(6)
+    for copy in (stable, canary):
+        shutil.copytree(release, files.release_path(CANARY_SITE, copy))
+    files.activate(CANARY_SITE, "production", stable)
+    files.set_canary(CANARY_SITE, "production", canary, CANARY_PERCENT)
+    return data, release / "site", bodies, stable
 
 
 def nginx_config(nginx: str, prefix: Path, root: Path, port: int, workers: int) -> str:
@@ -307,12 +353,12 @@ def edge_command(data: Path, port: int, workers: int) -> tuple[list[str], dict[s
     return command, env
 
 
-def check_files(server: Server, bodies: dict[str, bytes]) -> None:
+def check_files(server: Server, bodies: dict[str, bytes], host: str = HOST) -> None:
     """Raise unless every file comes back 200 with exactly its bytes (no benchmark of 404s)."""
     for path, body in bodies.items():
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         try:
-            connection.request("GET", path, headers={"Host": HOST})
+            connection.request("GET", path, headers={"Host": host})
             response = connection.getresponse()
             got = response.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -335,6 +381,7 @@ _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.
 def parse_wrk(output: str) -> WrkResult:
     """Requests/s, the 99th percentile latency and the error counts from wrk's report."""
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    done = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
     p99 = re.search(r"^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
     if rate is None or p99 is None:
         raise RuntimeError(f"cannot read wrk's report:\n{output}")
@@ -347,20 +394,48 @@ def parse_wrk(output: str) -> WrkResult:
         p99_ms=float(p99[1]) * _UNITS_MS[p99[2]],
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
         socket_errors=sum(int(count) for count in errors.groups()) if errors else 0,
+        requests=int(done[1]) if done else 0,
     )
 
 
-def run_wrk(wrk: str, port: int, path: str, seconds: int, args: argparse.Namespace) -> WrkResult:
-    """One wrk run against a path on the loopback port, with the site's Host header."""
+def check_canary(server: Server, stable: str) -> None:
+    """Raise unless the canary site is really split: a cookie and both releases answer."""
+    seen: dict[str, int] = {}
+    for _ in range(200):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            connection.request("GET", "/", headers={"Host": CANARY_HOST})
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        if not (response.getheader("Set-Cookie") or "").startswith("wharf_release="):
+            raise RuntimeError(
+                f"the canary site answered without a release cookie: {response.status}"
+            )
+        deploy = response.getheader("X-Wharf-Deploy") or "none"
+        seen[deploy] = seen.get(deploy, 0) + 1
+    if len(seen) != 2 or stable not in seen:
+        raise RuntimeError(f"the canary site is not split between two releases: {seen}")
+
+
+def run_wrk(
+    wrk: str, contender: Contender, path: str, seconds: int, args: argparse.Namespace
+) -> WrkResult:
+    """One wrk run against a path on the loopback port, with the contender's Host and headers."""
+    headers = [
+        part
+        for header in (f"Host: {contender.host}", *contender.headers)
+        for part in ("-H", header)
+    ]
     command = [
         wrk,
         f"-t{args.threads}",
         f"-c{args.connections}",
         f"-d{seconds}s",
         "--latency",
-        "-H",
-        f"Host: {HOST}",
-        f"http://127.0.0.1:{port}{path}",
+        *headers,
+        f"http://127.0.0.1:{contender.server.port}{path}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
@@ -378,6 +453,17 @@ def better(best: WrkResult | None, new: WrkResult) -> WrkResult:
         non_2xx=best.non_2xx + new.non_2xx,
         socket_errors=best.socket_errors + new.socket_errors,
     )
+
+
+def workers_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of every child of a process so far."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 class WorkerRss(threading.Thread):
@@ -409,17 +495,23 @@ class WorkerRss(threading.Thread):
 
 
 def measure(
-    wrk: str, server: Server, spec: FileSpec, args: argparse.Namespace, peaks: dict[int, int] | None
+    wrk: str, contender: Contender, spec: FileSpec, args: argparse.Namespace, peaks: dict[int, int]
 ) -> WrkResult:
-    """Warm up, then measure one file on one server (sampling worker memory when asked)."""
-    sampler = WorkerRss(server.process.pid, peaks) if peaks is not None else None
+    """Warm up, then measure one file on one contender (sampling worker memory when asked)."""
+    server = contender.server
+    sampler = WorkerRss(server.process.pid, peaks) if contender.workers_measured else None
     with sampler or contextlib.nullcontext():
         if args.warmup > 0:
-            run_wrk(wrk, server.port, spec.path, args.warmup, args)
-        result = run_wrk(wrk, server.port, spec.path, args.duration, args)
+            run_wrk(wrk, contender, spec.path, args.warmup, args)
+        before = workers_cpu_seconds(server.process.pid)
+        result = run_wrk(wrk, contender, spec.path, args.duration, args)
+        spent = workers_cpu_seconds(server.process.pid) - before
+    if contender.workers_measured and result.requests:
+        result = dataclasses.replace(result, cpu_us=spent / result.requests * 1e6)
+    cpu = f", {result.cpu_us:.1f} µs CPU/request" if result.cpu_us is not None else ""
     print(
-        f"{server.name} {spec.label}: {result.requests_per_second:,.0f} req/s,"
-        f" p99 {result.p99_ms:.2f} ms",
+        f"{contender.name} {spec.label}: {result.requests_per_second:,.0f} req/s,"
+        f" p99 {result.p99_ms:.2f} ms{cpu}",
         flush=True,
     )
     return result
@@ -430,6 +522,8 @@ def print_report(
     results: dict[tuple[str, str], WrkResult],
     peaks: dict[int, int],
     workers: int,
+    rounds: dict[tuple[str, str], list[WrkResult]],
+    costs: dict[str, float],
 ) -> bool:
     """Print the table and the memory line; whether every target was met."""
     header = ("size", "nginx req/s", "nginx p99", "edge req/s", "edge p99", "edge/nginx", "target")
@@ -459,9 +553,8 @@ def print_report(
                 "yes" if ok else "NO",
             )
         )
-    widths = [max(len(row[i]) for row in [*rows, (*header, "ok?")]) for i in range(len(header) + 1)]
-    for row in [(*header, "ok?"), *rows]:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    print_table((*header, "ok?"), rows)
+    met = print_canary_report(specs, rounds, costs) and met
     if peaks:
         worst = max(peaks.values()) / 1e6
         rss_ok = worst < RSS_LIMIT_MB
@@ -479,6 +572,152 @@ def print_report(
     for note in notes:
         print(note)
     return met
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns right-aligned to their widest cell."""
+    widths = [max(len(row[i]) for row in [*rows, header]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def print_canary_report(
+    specs: list[FileSpec],
+    rounds: dict[tuple[str, str], list[WrkResult]],
+    costs: dict[str, float],
+) -> bool:
+    """The canary tables: under wrk, the split site against the plain one asked alike (shown,
+    not judged); in process, the same four requests' CPU (judged). Whether the split kept up."""
+    if not any(name.startswith("canary") for name, _ in rounds):
+        return True
+    print(
+        f"canary split in force ({CANARY_PERCENT} %), same edge, same files, under wrk (median of"
+        " the rounds; not judged: it moves by ±10 % between rounds here). New visitors send no"
+        " cookie (each request is drawn and assigned), returning ones the release cookie, and"
+        " each is compared with the plain site asked the same way:"
+    )
+    header = (
+        "size", "visitors", "plain req/s", "split req/s", "ratio",
+        "plain µs CPU/req", "split µs CPU/req", "ratio",
+    )  # fmt: skip
+    rows: list[tuple[str, ...]] = []
+    errors = 0
+    for spec in specs:
+        for visitors, plain_name, split_name in COMPARED:
+            pairs = list(
+                zip(
+                    rounds.get((plain_name, spec.key), []),
+                    rounds.get((split_name, spec.key), []),
+                    strict=False,
+                )
+            )
+            errors += sum(plain.non_2xx + split.non_2xx for plain, split in pairs)
+            rate = _median([s.requests_per_second / p.requests_per_second for p, s in pairs])
+            cpu = _median([s.cpu_us / p.cpu_us for p, s in pairs if s.cpu_us and p.cpu_us])
+            rows.append(
+                (
+                    spec.label,
+                    visitors,
+                    _form(_median([p.requests_per_second for p, _ in pairs]), "{:,.0f}"),
+                    _form(_median([s.requests_per_second for _, s in pairs]), "{:,.0f}"),
+                    _form(rate, "{:.2f}"),
+                    _form(_median([p.cpu_us for p, _ in pairs if p.cpu_us]), "{:.1f}"),
+                    _form(_median([s.cpu_us for _, s in pairs if s.cpu_us]), "{:.1f}"),
+                    _form(cpu, "{:.2f}"),
+                )
+            )
+    print_table(header, rows)
+    if errors:
+        print(f"canary: {errors} non-2xx responses under wrk  NO")
+    print("one edge worker in process, µs of CPU per request (best of the repeats):")
+    rows = []
+    met = not errors and bool(costs)
+    for visitors, plain_name, split_name in COMPARED:
+        target = CANARY_TARGET if visitors == "returning" else CANARY_NEW_TARGET
+        plain, split = costs.get(plain_name), costs.get(split_name)
+        ratio = split / plain if plain and split else None
+        ok = ratio is not None and ratio <= target
+        met = met and ok
+        rows.append(
+            (
+                visitors,
+                _form(plain, "{:.2f}"),
+                _form(split, "{:.2f}"),
+                _form(ratio, "{:.3f}"),
+                f"<= {target}",
+                "yes" if ok else "NO",
+            )
+        )
+    print_table(("visitors", "plain µs", "split µs", "ratio", "target", "ok?"), rows)
+    return met
+
+
+# (visitors, the plain contender, the split contender they are compared with)
+COMPARED = (("new", "edge", "canary-new"), ("returning", "edge-cookie", "canary-returning"))
+
+
+class _Discard:
+    """A transport that takes every write and sends nothing."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def writelines(self, data: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def request_costs(
+    data: Path, stable: str, spec: FileSpec, work: Path, repeats: int = 15, number: int = 20_000
+) -> dict[str, float]:
+    """µs of CPU one edge worker's protocol spends per request for each contender's request to
+    a file answered from memory, in this process; the four interleaved, best of the repeats."""
+    # `edge` the package, from this checkout: bench/ (where this file, also `edge`, lives) is
+    # first on the path otherwise.
+    sys.path.insert(0, str(ROOT))
+    server: Any = importlib.import_module("edge.server")
+    responder: Any = importlib.import_module("edge.responder")
+    metrics: Any = importlib.import_module("edge.metrics")
+    protocol = server.HttpProtocol(
+        responder.Responder(responder.EdgeConfig(data, "localhost")),
+        metrics.WorkerStats(work / "in-process-metrics"),
+        data,
+    )
+    protocol.connection_made(_Discard())
+    cookie = f"Cookie: wharf_release={stable}\r\n"
+    requests = {
+        "edge": (HOST, ""),
+        "canary-new": (CANARY_HOST, ""),
+        "edge-cookie": (HOST, cookie),
+        "canary-returning": (CANARY_HOST, cookie),
+    }
+    raw = {
+        name: f"GET {spec.path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: wrk\r\n{extra}\r\n".encode()
+        for name, (host, extra) in requests.items()
+    }
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, request in raw.items():
+            seconds = timeit.timeit(
+                functools.partial(protocol.data_received, request),
+                number=number,
+                timer=time.process_time,
+            )
+            best[name] = min(best.get(name, float("inf")), seconds / number * 1e6)
+    return best
+
+
+def _form(value: float | None, form: str) -> str:
+    return form.format(value) if value is not None else "-"
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def main() -> int:
@@ -499,10 +738,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="wbe", dir="/tmp"))
     servers: list[Server] = []
     results: dict[tuple[str, str], WrkResult] = {}
+    rounds: dict[tuple[str, str], list[WrkResult]] = collections.defaultdict(list)
     peaks: dict[int, int] = {}
+    costs: dict[str, float] = {}
     edge: Server | None = None
     try:
-        data, site_root, bodies = make_release(work, specs)
+        data, site_root, bodies, stable = make_release(work, specs)
         prefix = work / "nginx"
         prefix.mkdir()
         nginx_port = free_port()
@@ -521,20 +762,37 @@ def main() -> int:
             edge = start("wharf edge", command, edge_port, ready="edge listening", env=env)
             servers.append(edge)
             check_files(edge, bodies)
+            check_files(edge, bodies, CANARY_HOST)
+            check_canary(edge, stable)
         except RuntimeError as exc:
             print(f"edge not measured: {exc}", flush=True)
             edge = None
 
-        # Size by size, nginx then the edge, so that both see the same machine; on a shared
-        # machine more rounds and the best of each damp what neighbours take.
-        contenders = (
-            [("nginx", base, None), ("edge", edge, peaks)] if edge else [("nginx", base, None)]
-        )
+        # Size by size, nginx then the edge (plain, then split), so that all see the same
+        # machine; on a shared machine more rounds and the best of each damp what neighbours take.
+        contenders = [Contender("nginx", base)]
+        if edge is not None:
+            cookie = (f"Cookie: wharf_release={stable}",)
+            contenders += [
+                Contender("edge", edge, workers_measured=True),
+                Contender("canary-new", edge, CANARY_HOST, workers_measured=True),
+                Contender("edge-cookie", edge, HOST, cookie, workers_measured=True),
+                Contender("canary-returning", edge, CANARY_HOST, cookie, workers_measured=True),
+            ]
         for spec in specs:
             for _ in range(args.rounds):
-                for name, server, sampled in contenders:
-                    result = measure(wrk, server, spec, args, sampled)
-                    results[name, spec.key] = better(results.get((name, spec.key)), result)
+                for contender in contenders:
+                    result = measure(wrk, contender, spec, args, peaks)
+                    key = (contender.name, spec.key)
+                    results[key] = better(results.get(key), result)
+                    rounds[key].append(result)
+        for server in reversed(servers):  # the in-process measure wants the cores to itself
+            stop(server, signal.SIGQUIT if server.name == "nginx" else signal.SIGTERM)
+        servers.clear()
+        cached = [spec for spec in specs if spec.size <= 256 * 1024]  # answered from memory
+        if edge is not None and cached:
+            costs = request_costs(data, stable, min(cached, key=lambda spec: spec.size), work)
+            print(f"in process: {', '.join(f'{k} {v:.2f} µs' for k, v in costs.items())}")
     except RuntimeError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
@@ -551,7 +809,7 @@ def main() -> int:
         f" each, best of {args.rounds} round(s), {os.cpu_count()} CPUs;"
         " compare the ratio, not absolute numbers"
     )
-    met = print_report(specs, results, peaks, args.workers)
+    met = print_report(specs, results, peaks, args.workers, rounds, costs)
     return 0 if met else 1
 
 

@@ -39,6 +39,7 @@ _WANTED = {
     b"if-modified-since",
     b"range",
     b"if-range",
+    b"cookie",  # the release a visitor keeps while a canary split is in force
 }
 _CHUNK = 256 * 1024
 _MAX_HEADER_BYTES = 16 * 1024
@@ -54,6 +55,7 @@ class _Prepared:
     body: bytes
     status: int
     site: str
+    release: tuple[str, str, str, str] | None
 
 
 # (release dir, method, target, Accept-Encoding) -> prepared response. Keyed by the resolved
@@ -78,6 +80,7 @@ def _prepare(response: Response, head_only: bool) -> _Prepared:
         body=b"" if head_only or response.status == 304 else response.body,
         status=response.status,
         site=response.site,
+        release=response.release,
     )
 
 
@@ -181,8 +184,12 @@ class HttpProtocol(asyncio.Protocol):
         lowered = name.lower()
         if lowered in _WANTED:
             key = lowered.decode("latin-1")
-            if key == "host" and key in self.headers:
-                self.duplicate_host = True  # RFC 9112 3.2: more than one Host is a 400
+            if key in self.headers:
+                if key == "host":
+                    self.duplicate_host = True  # RFC 9112 3.2: more than one Host is a 400
+                elif key == "cookie":  # several Cookie lines are one list (RFC 9113 8.2.3)
+                    self.headers[key] += "; " + value.decode("latin-1")
+                    return
             self.headers[key] = value.decode("latin-1")
 
     def on_message_complete(self) -> None:
@@ -234,7 +241,11 @@ class HttpProtocol(asyncio.Protocol):
         else:
             transport.write(head)
         self.stats.record(
-            prepared.site, prepared.status, len(prepared.body), time.perf_counter() - started
+            prepared.site,
+            prepared.status,
+            len(prepared.body),
+            time.perf_counter() - started,
+            prepared.release,
         )
         if not keep_alive:
             transport.close()
@@ -255,7 +266,9 @@ class HttpProtocol(asyncio.Protocol):
             return self.responder.handle(request, routed)
         except Exception:
             log.exception("request failed")
-            return plain(500, "internal error")
+            failed = plain(500, "internal error")
+            failed.release = routed.release  # a canary that fails must show in its counts
+            return failed
 
     def _service_host(self, raw_host: str) -> bool:
         host = raw_host.lower().rpartition(":")[0] or raw_host.lower()
@@ -322,7 +335,11 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             os.close(file_fd)
         self.stats.record(
-            response.site, response.status, max(sent, 0), time.perf_counter() - started
+            response.site,
+            response.status,
+            max(sent, 0),
+            time.perf_counter() - started,
+            response.release,
         )
         self.streaming = False
         if self.transport is None:

@@ -6,9 +6,16 @@ Layout under the data directory (the edge reads only `live/` and `releases/`):
     releases/<site>/<deploy>/site/       files served; never changed once renamed in
     releases/<site>/<deploy>/manifest.json, rules.json
     live/<site>/<environment>            symlink -> ../../releases/<site>/<deploy>
+    live/<site>/<environment>.canary.json  the canary split: {"version": 1, "deploy", "percent"}
     staging/                             builds in progress (renamed into releases/ when done)
     uploads/                             uploads being received
     trash/                               pruned releases renamed out of releases/, being deleted
+
+A canary split sends `percent` (1-99) of an environment's new visitors to the `deploy` it names,
+the rest to the release the live symlink names (the stable one); the edge keeps each visitor on
+theirs with a cookie. It is written whole by one rename, like the symlink, and read by the edge
+within 50 ms; removing it sends everyone to the stable release. The edge ignores a split whose
+canary is the stable release, is not installed, or does not parse (docs/edge.md).
 """
 
 from __future__ import annotations
@@ -16,13 +23,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from controlplane.atomic import write_json_atomically
+from controlplane.errors import Conflict, Invalid
 from controlplane.layout import DataLayout
 from controlplane.models import ENVIRONMENTS
+
+# The split file beside a live link (edge/canary.py reads the same name; a test keeps them equal).
+CANARY_SUFFIX = ".canary.json"
+# A deploy id as the edge follows one in a live link (new ones are 12 hex characters).
+_DEPLOY_ID = re.compile(r"[a-z0-9]{12}")
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A canary split in force: the deploy new visitors may be sent to, and their share."""
+
+    deploy_id: str
+    percent: int
 
 
 class ReleaseFiles:
@@ -97,9 +121,82 @@ class ReleaseFiles:
         _fsync_dir(link_dir)
 
     def deactivate(self, site: str, environment: str) -> None:
-        """Remove an environment's live symlink."""
+        """Remove an environment's live symlink, and its canary split with it."""
         with contextlib.suppress(FileNotFoundError):
             (self.live / site / environment).unlink()
+        # A split left behind would come back to life with the environment's next publish.
+        self.clear_canary(site, environment)
+
+    def canary_path(self, site: str, environment: str) -> Path:
+        """Where an environment's canary split is kept, beside its live symlink."""
+        return self.live / site / f"{environment}{CANARY_SUFFIX}"
+
+    def set_canary(self, site: str, environment: str, deploy_id: str, percent: int) -> None:
+        """Send percent of the environment's new visitors to a release (one atomic rename).
+
+        Call it under the site's publish lock, as a publish swaps the link: retention checks
+        splits under that lock, so the release cannot be pruned between the check and the write.
+        """
+        if environment not in ENVIRONMENTS:
+            raise Invalid(f"no environment {environment!r}", code="invalid_environment")
+        if not isinstance(deploy_id, str) or not _DEPLOY_ID.fullmatch(deploy_id):
+            raise Invalid(f"{deploy_id!r} is not a deploy id", code="invalid_deploy_id")
+        if type(percent) is not int or not 1 <= percent <= 99:
+            raise Invalid(
+                "a canary takes 1 to 99 percent of visitors", code="invalid_canary_percent"
+            )
+        if not self.release_complete(site, deploy_id):
+            raise Conflict(
+                f"release {site}/{deploy_id} is not installed", code="release_not_installed"
+            )
+        live = self.live_deploy(site, environment)
+        if live is None:
+            raise Conflict(f"{site} has nothing live in {environment}", code="no_live_deploy")
+        if live == deploy_id:
+            raise Conflict(f"{deploy_id} is already live in {environment}", code="canary_is_live")
+        document = {"version": 1, "deploy": deploy_id, "percent": percent}
+        write_json_atomically(self.canary_path(site, environment), document, compact=True)
+        _fsync_dir(self.live / site)
+
+    def clear_canary(self, site: str, environment: str) -> None:
+        """End an environment's canary split: every visitor gets the live release at once."""
+        try:
+            self.canary_path(site, environment).unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(self.live / site)
+
+    def canary_of(self, site: str, environment: str) -> Canary | None:
+        """The canary split in force for an environment, as the edge reads it; None if none."""
+        try:
+            document = json.loads(self.canary_path(site, environment).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(document, dict) or document.get("version") != 1:
+            return None
+        deploy_id, percent = document.get("deploy"), document.get("percent")
+        if not isinstance(deploy_id, str) or not _DEPLOY_ID.fullmatch(deploy_id):
+            return None
+        if type(percent) is not int or not 1 <= percent <= 99:
+            return None
+        return Canary(deploy_id, percent)
+
+    def serving_environments_of(self, site: str, deploy_id: str) -> list[str]:
+        """The environments that serve this deploy: by their live symlink or their split."""
+        return sorted(
+            {
+                *self.live_environments_of(site, deploy_id),
+                *self.canary_environments_of(site, deploy_id),
+            }
+        )
+
+    def canary_environments_of(self, site: str, deploy_id: str) -> list[str]:
+        """The environments whose canary split names this deploy (retention keeps it)."""
+        return [
+            env
+            for env in ENVIRONMENTS
+            if (canary := self.canary_of(site, env)) is not None and canary.deploy_id == deploy_id
+        ]
 
     def live_deploy(self, site: str, environment: str) -> str | None:
         """The deploy id the live symlink names, if any."""
@@ -163,7 +260,8 @@ class ReleaseFiles:
         remove_tree(self.retire_release(site, deploy_id) or self.release_path(site, deploy_id))
 
     def remove_site(self, site: str) -> None:
-        """Delete everything of a site: live links first, so nothing serves half-deleted files."""
+        """Delete everything of a site: live links and canary splits first, so nothing serves
+        half-deleted files."""
         remove_tree(self.live / site)
         remove_tree(self.releases / site)
         remove_tree(self.artifacts / site)

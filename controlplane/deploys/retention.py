@@ -37,7 +37,7 @@ class RetentionResult:
 async def apply_retention(
     store: Store, files: ReleaseFiles, policy: RetentionPolicy
 ) -> RetentionResult:
-    """One retention pass; live, pinned and pointed-at deploys are never touched."""
+    """One retention pass; live, pinned, pointed-at and canary deploys are never touched."""
     pruned = 0
     for site_id, site, deploy_id in await store.prunable_deploys(policy.keep_free, policy.keep_pro):
         if await _prune(store, files, site_id, site, deploy_id):
@@ -66,6 +66,10 @@ async def _prune(
                 "not pruning a deploy a live pointer names",
                 extra={"site": site, "deploy": deploy_id},
             )
+            return False
+        # A canary split serves it to some visitors; set_canary runs under this lock too.
+        if await asyncio.to_thread(files.canary_environments_of, site, deploy_id):
+            log.info("not pruning a canary", extra={"site": site, "deploy": deploy_id})
             return False
         # The row first, committed: from then on a publish refuses it.
         if not await store.mark_pruned(deploy_id):
@@ -96,8 +100,8 @@ async def _sweep_orphans(store: Store, files: ReleaseFiles) -> int:
         retired = []
         async with store.site_lock(site_id):
             for deploy_id in sorted(orphans):
-                if await asyncio.to_thread(files.live_environments_of, site, deploy_id):
-                    continue  # still served: the reconcile moves the pointer first
+                if await asyncio.to_thread(files.serving_environments_of, site, deploy_id):
+                    continue  # still served by a live link (the reconcile moves it) or a split
                 retired.append(await asyncio.to_thread(files.retire_release, site, deploy_id))
                 removed += 1
         for tree in retired:

@@ -468,6 +468,21 @@ async def test_deploy_site_delete_removes_files(
         assert not (data / folder / "blog").exists(), folder
 
 
+async def test_deploy_site_delete_removes_its_canary_split(
+    api: TestClient, headers: dict[str, str], deploy_settings: Settings
+) -> None:
+    first = await upload(api, headers, zip_bytes(site_files("one")))
+    await wait_for(api, headers, first["id"], {"live"})
+    second = await upload(api, headers, zip_bytes(site_files("two")))
+    await wait_for(api, headers, second["id"], {"live"})
+    files = api.app[SERVICES].files
+    files.set_canary("blog", "production", first["id"], 10)
+    split = files.canary_path("blog", "production")
+    assert split.is_file()
+    assert (await api.delete("/api/v1/sites/blog", headers=headers)).status == 204
+    assert not split.exists() and not split.parent.exists()
+
+
 async def test_site_spa_setting_reaches_the_edge_config(
     api: TestClient, headers: dict[str, str], deploy_settings: Settings
 ) -> None:

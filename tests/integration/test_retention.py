@@ -13,6 +13,7 @@ from controlplane.config import Settings
 from controlplane.deploys.build_worker import BuildWorker, WorkerOptions
 from controlplane.deploys.retention import RetentionPolicy, apply_retention
 from controlplane.services import Services, open_services
+from tests.harness.releases import install_release
 from tests.sites import site_files, zip_bytes
 
 
@@ -117,3 +118,33 @@ async def test_retention_expires_failed_deploys_and_sweeps_orphans(
     assert not orphan_site.exists() and not orphan_release.exists()
     assert fresh_upload.exists()  # too recent to be called an orphan
     assert services.files.release_path("blog", good).is_dir()
+
+
+async def test_retention_never_prunes_a_release_a_canary_split_names(
+    services: Services, tmp_path: Path
+) -> None:
+    ids = await _deploy_and_build(services, tmp_path, ["a", "b", "c", "d"])
+    files = services.files
+    assert files.live_deploy("blog", "production") == ids[3]
+    files.set_canary("blog", "production", ids[0], 10)  # the oldest, past any tier's count
+    result = await apply_retention(services.store, services.files, RetentionPolicy(keep_free=1))
+    assert result.pruned == 1  # ids[1]; ids[2] is the newest non-live one, ids[0] the canary
+    assert files.release_path("blog", ids[0]).is_dir()
+    assert not files.release_path("blog", ids[1]).exists()
+    canary = await services.store.deploy_by_id(ids[0])
+    assert canary is not None and canary.pruned_at is None  # still publishable (a promotion)
+    # An orphaned release (no deploy row) a split names stays too.
+    orphan = "0123456789ab"
+    install_release(files.root, "blog", orphan, site_files(orphan))
+    old = time.time() - 7200
+    os.utime(files.release_path("blog", orphan), (old, old))
+    files.set_canary("blog", "production", orphan, 10)  # the split no longer names ids[0]
+    result = await apply_retention(services.store, services.files, RetentionPolicy(keep_free=1))
+    assert (result.pruned, result.orphans) == (1, 0)
+    assert files.release_complete("blog", orphan)
+    assert not files.release_path("blog", ids[0]).exists()
+    # Once the split is cleared, the orphan goes too.
+    files.clear_canary("blog", "production")
+    result = await apply_retention(services.store, services.files, RetentionPolicy(keep_free=1))
+    assert (result.pruned, result.orphans) == (0, 1)
+    assert not files.release_path("blog", orphan).exists()

@@ -4,6 +4,7 @@ another publish."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tests.integration.test_probes import Api
 from tests.sites import site_files, zip_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.one_database]
+SPLIT_SEEN = 0.2  # the edge looks at a split file at most every 50 ms (docs/edge.md)
 
 
 class Visitors:
@@ -113,11 +115,13 @@ async def test_canary_split_abort_promote_and_a_publish_that_ends_it(
     assert changed["percent"] == 5
     aborted = await api.call("POST", "/api/v1/sites/blog/canary/abort", json={})
     assert aborted["state"] == "aborted" and aborted["reason"] == f"aborted by {ADMIN_EMAIL}"
+    await asyncio.sleep(SPLIT_SEEN)
     assert {(await visitors.visit(cookie))[0] for _, cookie in seen} == {stable}
 
     await api.call("POST", f"/api/v1/sites/blog/deploys/{canary}/publish", json={"canary": 20})
     event = await api.call("POST", "/api/v1/sites/blog/canary/promote", json={})
     assert event["to_deploy"] == canary and event["from_deploy"] == stable
+    await asyncio.sleep(SPLIT_SEEN)
     assert {(await visitors.visit(cookie))[0] for _, cookie in seen} == {canary}
     listed = (await api.call("GET", "/api/v1/sites/blog/canaries"))["canaries"]
     assert [c["state"] for c in listed] == ["promoted", "aborted"]
@@ -126,6 +130,7 @@ async def test_canary_split_abort_promote_and_a_publish_that_ends_it(
     third = await _built(api, "third")
     await api.call("POST", f"/api/v1/sites/blog/deploys/{third}/publish", json={"canary": 30})
     await api.call("POST", f"/api/v1/sites/blog/deploys/{stable}/publish", json={})
+    await asyncio.sleep(SPLIT_SEEN)
     listed = (await api.call("GET", "/api/v1/sites/blog/canaries"))["canaries"]
     assert (listed[0]["state"], listed[0]["reason"]) == (
         "aborted",

@@ -26,6 +26,7 @@ from controlplane.store.migrations import apply_migrations, describe_schema
 from controlplane.store.routing_sql import changes_routing
 from controlplane.store.sql_base import SITE_COLUMNS
 from controlplane.store.tls_sql import TlsQueries
+from controlplane.store.webhook_sql import WebhookQueries
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
 
@@ -40,7 +41,7 @@ async def open_pool(dsn: str, *, maxsize: int = 10) -> aiopg.Pool:
     )
 
 
-class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, TlsQueries):
+class Store(DeployQueries, DomainQueries, GateQueries, IdentityQueries, TlsQueries, WebhookQueries):
     """Typed queries over a pool; callers never see SQL or cursors."""
 
     async def ping(self) -> None:

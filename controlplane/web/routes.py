@@ -18,6 +18,7 @@ from controlplane.web.middleware import error_response
 from controlplane.web.openapi import Endpoint, build_openapi
 from controlplane.web.site_api import SITE_ENDPOINTS
 from controlplane.web.tls_api import TLS_ENDPOINTS
+from controlplane.web.webhook_api import WEBHOOK_ENDPOINTS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -86,6 +87,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *DOMAIN_ENDPOINTS,
     *GATE_ENDPOINTS,
     *TLS_ENDPOINTS,
+    *WEBHOOK_ENDPOINTS,
 )
 
 

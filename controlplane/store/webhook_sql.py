@@ -88,30 +88,22 @@ class WebhookQueries(QueriesBase):
         event_id: str,
         body: str,
         webhook_id: int | None = None,
-    ) -> list[int]:
+    ) -> list[WebhookDelivery]:
         """One pending delivery for each of the site's webhooks subscribed to the event (or for
-        the one webhook named, whatever it subscribed to); their ids. Committed with a NOTIFY,
-        so a woken loop always finds them."""
+        the one webhook named, whatever it subscribed to), as queued (a loop may take them the
+        moment they commit). Committed with a NOTIFY, so a woken loop always finds them."""
         async with self._cursor(transaction=True) as cur:
             await cur.execute(
                 "INSERT INTO webhook_deliveries (webhook_id, event, event_id, body)"
                 " SELECT w.id, %(e)s, %(eid)s, %(b)s FROM webhooks w WHERE w.site_id = %(s)s"
                 " AND (CASE WHEN %(w)s::bigint IS NULL THEN %(e)s = ANY(w.events)"
-                " ELSE w.id = %(w)s END) ORDER BY w.id RETURNING id",
+                f" ELSE w.id = %(w)s END) ORDER BY w.id RETURNING {_DELIVERY_COLUMNS}",
                 {"s": site_id, "e": event, "eid": event_id, "b": body, "w": webhook_id},
             )
-            ids = [row["id"] for row in await cur.fetchall()]
-            if ids:
+            queued = [WebhookDelivery(**row) for row in await cur.fetchall()]
+            if queued:
                 await cur.execute(f"NOTIFY {WEBHOOKS_CHANNEL}")
-        return ids
-
-    async def get_delivery(self, delivery_id: int) -> WebhookDelivery | None:
-        """One delivery by id."""
-        row = await self._one(
-            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = %(id)s",
-            {"id": delivery_id},
-        )
-        return WebhookDelivery(**row) if row else None
+        return queued
 
     async def list_deliveries(
         self, webhook_id: int, limit: int, before: int | None = None

@@ -136,11 +136,10 @@ class Webhooks:
         site = await self.sites.get(actor, site_name)
         webhook = await self._get(site, webhook_id)
         data = {"webhook_id": webhook.id}
-        ids = await self._queue(site.id, site.name, "webhook.test", data, webhook.id)
-        delivery = await self.store.get_delivery(ids[0]) if ids else None
-        if delivery is None:  # removed meanwhile
+        queued = await self._queue(site.id, site.name, "webhook.test", data, webhook.id)
+        if not queued:  # removed meanwhile
             raise NotFound(f"{site.name} has no such webhook", code="webhook_not_found")
-        return delivery
+        return queued[0]
 
     async def deliveries(
         self,
@@ -175,13 +174,13 @@ class Webhooks:
         event: WebhookEvent,
         data: Mapping[str, Any],
         webhook_id: int | None = None,
-    ) -> builtins.list[int]:
+    ) -> builtins.list[WebhookDelivery]:
         event_id = new_event_id()
         body = alert_body(event_id, event, site_name, datetime.now(UTC), data)
-        ids = await self.store.queue_deliveries(site_id, event, event_id, body, webhook_id)
-        if ids:
+        queued = await self.store.queue_deliveries(site_id, event, event_id, body, webhook_id)
+        if queued:
             log.info(
                 "webhook alert queued",
-                extra={"site": site_name, "alert_event": event, "deliveries": len(ids)},
+                extra={"site": site_name, "alert_event": event, "deliveries": len(queued)},
             )
-        return ids
+        return queued

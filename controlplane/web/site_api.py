@@ -144,6 +144,7 @@ SITE_ENDPOINTS: tuple[Endpoint, ...] = (
         update_site,
         "Change deploy settings (auto_publish, minify, allowed_flags; tier: admins)",
         request_body=_SITE_SETTINGS,
+        responses={403: "a member changing the tier (admin_required)"},
         response=schemas.routed(schemas.SITE_SETTINGS),
     ),
 )

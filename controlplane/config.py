@@ -218,6 +218,15 @@ def parse_log_format(value: str) -> str:
     return chosen
 
 
+def parse_delays(value: str) -> tuple[float, ...]:
+    """Comma-separated seconds, each above 0 (fractions allowed), at most 20; empty: none."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    delays = tuple(float(part) for part in parts)
+    if len(delays) > 20 or any(not 0 < delay <= 86400 for delay in delays):
+        raise ValueError(f"expected up to 20 delays in seconds like 10,30,120, got {value!r}")
+    return delays
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration row: attribute name, parser, default text and help."""
@@ -576,6 +585,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Traefik resolver with a DNS-01 challenge, for wildcards under the traefik strategy.",
     ),
     Setting(
+        "webhook_allow_private",
+        parse_bool,
+        "false",
+        "Let webhooks post to loopback, private and link-local addresses (false: only public"
+        " ones, checked when a webhook is added and before every attempt).",
+    ),
+    Setting(
+        "webhook_retry_delays",
+        parse_delays,
+        "10,30,120,600,3600",
+        "Seconds before each retry of a webhook delivery that got no 2xx; after the last it"
+        " is failed.",
+    ),
+    Setting(
+        "webhook_timeout",
+        parse_positive_int,
+        "10",
+        "Seconds one webhook attempt may take, from resolving the host to the answer's status.",
+    ),
+    Setting(
         "cloudflare_trusted_ips",
         parse_bool,
         "false",
@@ -668,6 +697,9 @@ class Settings:
     tls_check_interval: int
     traefik_cert_resolver: str
     traefik_wildcard_resolver: str
+    webhook_allow_private: bool
+    webhook_retry_delays: tuple[float, ...]
+    webhook_timeout: int
     cloudflare_trusted_ips: bool
     # Not a WHARF_* setting: Coolify puts its stack's id in every container and names the
     # containers <service>-<id>, the one name of the edge no other stack can share.

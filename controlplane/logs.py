@@ -15,10 +15,12 @@ REDACTED = "[REDACTED]"
 _SECRET_KEY = re.compile(
     r"pass|token|secret|authorization|cookie|credential|api_?key|database_url|dsn", re.IGNORECASE
 )
-# Secret-shaped text inside free-form strings: bearer values, Wharf API tokens, JWTs, URL passwords.
+# Secret-shaped text inside free-form strings: bearer values, Wharf API tokens, webhook signing
+# secrets, JWTs, URL passwords.
 _SECRET_TEXT = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"wharf_[A-Za-z0-9_-]{20,}"), REDACTED),
+    (re.compile(r"whsec_[A-Za-z0-9_-]{20,}"), REDACTED),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]*@"), r"\1:" + REDACTED + "@"),
     (

@@ -467,3 +467,71 @@ class ProviderAccount:
     email_verified: bool
     verified_emails: tuple[str, ...] = ()
     orgs: tuple[str, ...] = ()  # GitHub organisations, lower-cased
+
+
+WebhookEvent = Literal[
+    "site.down", "site.recovered", "deploy.rolled_back", "certificate.expiring", "webhook.test"
+]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
+    "site.down",
+    "site.recovered",
+    "deploy.rolled_back",
+    "certificate.expiring",
+    "webhook.test",
+)
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A URL of a site's that Wharf POSTs alerts to (its secret is never in this record)."""
+
+    id: int
+    site_id: int
+    url: str
+    events: list[WebhookEvent]
+    created_by: int | None
+    created_at: datetime
+    last_status: DeliveryStatus | None = None  # its newest delivery's, None before any
+    last_delivery_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One alert for one webhook, and where its sending stands."""
+
+    id: int
+    webhook_id: int
+    event: WebhookEvent
+    event_id: str
+    status: DeliveryStatus
+    attempts: int
+    created_at: datetime
+    last_attempt_at: datetime | None
+    response_status: int | None  # the last attempt's HTTP status, None when none came
+    last_error: str | None
+    next_attempt_at: datetime | None  # when pending; None once delivered or failed
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveriesPage:
+    """A page of a webhook's delivery log, newest first; `older` continues after the last."""
+
+    deliveries: list[WebhookDelivery]
+    older: int | None
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery a loop holds for one attempt: what to send where, and its claim."""
+
+    id: int
+    webhook_id: int
+    url: str
+    secret_sealed: str
+    event: WebhookEvent
+    event_id: str
+    body: str
+    attempts: int  # this attempt included
+    claim: str

@@ -53,6 +53,30 @@ ALTER TABLE build_jobs ADD CONSTRAINT build_jobs_state_check CHECK ((state = ANY
 CREATE INDEX build_jobs_claimable_idx ON public.build_jobs USING btree (created_at) WHERE (state <> 'done'::text);
 CREATE UNIQUE INDEX build_jobs_pkey ON public.build_jobs USING btree (deploy_id);
 
+CREATE TABLE canaries (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    site_id bigint NOT NULL,
+    environment text NOT NULL,
+    deploy_id text NOT NULL,
+    stable_deploy_id text NOT NULL,
+    percent integer NOT NULL,
+    state text NOT NULL DEFAULT 'running'::text,
+    actor_id bigint,
+    started_at timestamp with time zone NOT NULL DEFAULT now(),
+    ended_at timestamp with time zone,
+    reason text
+);
+ALTER TABLE canaries ADD CONSTRAINT canaries_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE canaries ADD CONSTRAINT canaries_deploy_id_fkey FOREIGN KEY (deploy_id) REFERENCES deploys(id) ON DELETE CASCADE;
+ALTER TABLE canaries ADD CONSTRAINT canaries_environment_check CHECK ((environment = ANY (ARRAY['production'::text, 'staging'::text])));
+ALTER TABLE canaries ADD CONSTRAINT canaries_percent_check CHECK (((percent >= 1) AND (percent <= 99)));
+ALTER TABLE canaries ADD CONSTRAINT canaries_pkey PRIMARY KEY (id);
+ALTER TABLE canaries ADD CONSTRAINT canaries_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+ALTER TABLE canaries ADD CONSTRAINT canaries_stable_deploy_id_fkey FOREIGN KEY (stable_deploy_id) REFERENCES deploys(id) ON DELETE CASCADE;
+ALTER TABLE canaries ADD CONSTRAINT canaries_state_check CHECK ((state = ANY (ARRAY['running'::text, 'promoted'::text, 'aborted'::text, 'rolled_back'::text])));
+CREATE UNIQUE INDEX canaries_pkey ON public.canaries USING btree (id);
+CREATE UNIQUE INDEX canaries_running ON public.canaries USING btree (site_id, environment) WHERE (state = 'running'::text);
+
 CREATE TABLE certificates (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     site_id bigint,
@@ -358,3 +382,45 @@ ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE users ADD CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['admin'::text, 'member'::text])));
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower(email));
 CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);
+
+CREATE TABLE webhook_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    webhook_id bigint NOT NULL,
+    event text NOT NULL,
+    event_id text NOT NULL,
+    body text NOT NULL,
+    status text NOT NULL DEFAULT 'pending'::text,
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamp with time zone DEFAULT now(),
+    claim text,
+    last_attempt_at timestamp with time zone,
+    response_status integer,
+    last_error text,
+    delivered_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_attempts_check CHECK ((attempts >= 0));
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_check CHECK (((status = 'pending'::text) = (next_attempt_at IS NOT NULL)));
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])));
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES webhooks(id) ON DELETE CASCADE;
+CREATE INDEX webhook_deliveries_due_idx ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+CREATE INDEX webhook_deliveries_log_idx ON public.webhook_deliveries USING btree (webhook_id, id DESC);
+CREATE UNIQUE INDEX webhook_deliveries_pkey ON public.webhook_deliveries USING btree (id);
+
+CREATE TABLE webhooks (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    site_id bigint NOT NULL,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    secret_sealed text NOT NULL,
+    created_by bigint,
+    created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+ALTER TABLE webhooks ADD CONSTRAINT webhooks_created_by_fkey FOREIGN KEY (created_by) REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE webhooks ADD CONSTRAINT webhooks_events_check CHECK ((cardinality(events) > 0));
+ALTER TABLE webhooks ADD CONSTRAINT webhooks_pkey PRIMARY KEY (id);
+ALTER TABLE webhooks ADD CONSTRAINT webhooks_site_id_fkey FOREIGN KEY (site_id) REFERENCES sites(id) ON DELETE CASCADE;
+ALTER TABLE webhooks ADD CONSTRAINT webhooks_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2048)));
+CREATE UNIQUE INDEX webhooks_pkey ON public.webhooks USING btree (id);
+CREATE INDEX webhooks_site_id_idx ON public.webhooks USING btree (site_id);

@@ -33,6 +33,8 @@ from controlplane.store import Store
 from controlplane.tls.dns_providers import DnsProvider, DnsProviderError, provider_from_config
 from controlplane.tls.issuer import CertificateIssuer, IssuerOptions
 from controlplane.tls.tls_service import Tls
+from controlplane.webhooks.webhook_delivery import DeliveryOptions, WebhookDeliverer
+from controlplane.webhooks.webhook_service import WebhookOptions, Webhooks
 
 
 def secret_key_for(settings: Settings) -> Secret:
@@ -112,6 +114,24 @@ def issuer_for(settings: Settings, store: Store, box: SecretBox) -> CertificateI
     )
 
 
+def webhook_box(secret_key: Secret) -> SecretBox:
+    """The box webhook secrets are sealed in: a key of their own, derived from the secret key."""
+    return SecretBox(secret_key, "webhook-secrets")
+
+
+def deliverer_for(settings: Settings, store: Store) -> WebhookDeliverer:
+    """The webhook delivery loop for these settings."""
+    return WebhookDeliverer(
+        store,
+        webhook_box(secret_key_for(settings)),
+        DeliveryOptions(
+            retry_delays=settings.webhook_retry_delays,
+            timeout=float(settings.webhook_timeout),
+            allow_private=settings.webhook_allow_private,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Services:
     """Every long-lived domain object of one process."""
@@ -132,6 +152,7 @@ class Services:
     probes: PublishProbes
     monitor: Monitor
     canaries: Canaries
+    webhooks: Webhooks
 
     async def database_up(self) -> bool:
         """Whether the database answers."""
@@ -189,11 +210,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         deploys = Deploys(store, files, sites, archive_limits(settings))
         accounts = accounts_for(settings, store)
+        webhooks = Webhooks(
+            store,
+            sites,
+            webhook_box(secret_key),
+            WebhookOptions(allow_private=settings.webhook_allow_private),
+        )
         probes = PublishProbes(
             store,
             files,
             deploys,
             ProbeOptions(settings.base_domain, settings.edge_upstream, settings.probe_traefik_url),
+            webhooks.notify,
         )
         monitor = Monitor(
             store,
@@ -204,6 +232,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 settings.probe_traefik_url,
                 settings.probe_traefik_https,
             ),
+            webhooks.notify,
         )
         try:
             yield Services(
@@ -223,6 +252,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 probes=probes,
                 monitor=monitor,
                 canaries=Canaries(store, files, sites, deploys),
+                webhooks=webhooks,
             )
         finally:
             await probes.close()
@@ -231,7 +261,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 
 async def run_background(services: Services, stop: asyncio.Event, *, build: bool = True) -> None:
     """Until stop is set: the routing and live-pointer reconcilers, and with build the build
-    worker, retention and the certificate issuer."""
+    worker, retention, the certificate issuer and the webhook delivery loop."""
     settings = services.settings
     reconcilers = [
         services.routing.run(stop, settings.routing_interval),
@@ -262,5 +292,6 @@ async def run_background(services: Services, stop: asyncio.Event, *, build: bool
         retention_loop(services.store, services.files, policy, settings.retention_interval, stop),
         services.issuer.run(stop, settings.tls_check_interval),
         services.monitor.run(stop),
+        deliverer_for(settings, services.store).run(stop),
         *reconcilers,
     )

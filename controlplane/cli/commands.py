@@ -17,6 +17,7 @@ from controlplane.cli import (
     tls_commands,
     token_commands,
     user_commands,
+    webhook_commands,
 )
 from controlplane.cli.remote import remote_options, run_remote
 from controlplane.config import SETTINGS, ConfigError, load_settings
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         tls_commands,
         token_commands,
         user_commands,
+        webhook_commands,
     )
     for module in modules:
         module.register(commands, remote)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from controlplane.alerts import raise_alert
 from controlplane.deploys.deploy_service import Deploys
@@ -17,6 +19,9 @@ from controlplane.names import site_hosts
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
+
+# notify(site_id, event, data) -> deliveries queued: how a site's webhooks hear of a rollback.
+Notify = Callable[[int, str, Mapping[str, Any]], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,18 @@ class PublishProbes:
     """Probes a publish and rolls an automatic one back when they fail."""
 
     def __init__(
-        self, store: Store, files: ReleaseFiles, deploys: Deploys, options: ProbeOptions
+        self,
+        store: Store,
+        files: ReleaseFiles,
+        deploys: Deploys,
+        options: ProbeOptions,
+        notify: Notify | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.deploys = deploys
         self.options = options
+        self.notify = notify
         self._running: set[asyncio.Task[None]] = set()
 
     async def check(self, site: Site, event: PublishEvent) -> ProbeReport | None:
@@ -114,4 +125,15 @@ class PublishProbes:
             to=event.from_deploy,
             reason=report.summary(),
         )
+        if self.notify is not None:
+            data = {
+                "environment": event.environment,
+                "from_deploy": event.to_deploy,
+                "to_deploy": event.from_deploy,
+                "reason": report.summary(),
+            }
+            try:
+                await self.notify(site.id, "deploy.rolled_back", data)
+            except Exception:  # the rollback stands; its alert line above is logged anyway
+                log.exception("the rollback's webhooks could not be queued")
         return event.from_deploy

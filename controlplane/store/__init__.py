@@ -28,6 +28,7 @@ from controlplane.store.monitor_sql import MonitorQueries
 from controlplane.store.routing_sql import changes_routing
 from controlplane.store.sql_base import SITE_COLUMNS
 from controlplane.store.tls_sql import TlsQueries
+from controlplane.store.webhook_sql import WebhookQueries
 
 __all__ = ["Store", "apply_migrations", "describe_schema", "open_pool"]
 
@@ -50,6 +51,7 @@ class Store(
     IdentityQueries,
     MonitorQueries,
     TlsQueries,
+    WebhookQueries,
 ):
     """Typed queries over a pool; callers never see SQL or cursors."""
 

@@ -23,6 +23,7 @@ _NOT_FOUND = {
     "deploy": ("no such deploy on this site", "deploy_not_found"),
     "hostname": ("no such domain on this site", "domain_not_found"),
     "token_id": ("no such token", "token_not_found"),
+    "webhook": ("no such webhook on this site", "webhook_not_found"),
 }
 
 

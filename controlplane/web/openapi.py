@@ -39,6 +39,8 @@ class Endpoint:
     response: dict[str, Any] | None = None
     # Bodies other than JSON (an upload): media type -> schema.
     request_media: dict[str, Any] | None = None
+    # Optional query parameters: name -> schema.
+    query: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     content_type: str | None = "application/json"  # None: the success answer has no body
 
 
@@ -68,6 +70,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in endpoint.query.items()
     ]
     success = Answer("success", None if endpoint.status == 204 else endpoint.content_type)
     responses = {str(endpoint.status): _answer(success, endpoint.response)}

@@ -19,6 +19,7 @@ from controlplane.web.monitoring_api import MONITORING_ENDPOINTS, metrics
 from controlplane.web.openapi import Endpoint, build_openapi
 from controlplane.web.site_api import SITE_ENDPOINTS
 from controlplane.web.tls_api import TLS_ENDPOINTS
+from controlplane.web.webhook_api import WEBHOOK_ENDPOINTS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -89,6 +90,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *TLS_ENDPOINTS,
     *MONITORING_ENDPOINTS,
     *CANARY_ENDPOINTS,
+    *WEBHOOK_ENDPOINTS,
 )
 
 

@@ -8,6 +8,7 @@ from typing import Any, get_args
 from controlplane.models import (
     CertificateSource,
     ChecksMode,
+    DeliveryStatus,
     DeployStatus,
     Environment,
     GateEnvironment,
@@ -18,6 +19,7 @@ from controlplane.models import (
     Tier,
     TraefikView,
     VerifiedBy,
+    WebhookEvent,
 )
 
 Schema = dict[str, Any]
@@ -227,6 +229,32 @@ SITE_TLS = record(
     domains={"type": "array", "items": HOSTS_TLS},
 )
 
+WEBHOOK_EVENT = enum(*get_args(WebhookEvent))
+WEBHOOK = record(
+    id=INTEGER,
+    url=STRING,
+    events={"type": "array", "items": WEBHOOK_EVENT},
+    created_by=INTEGER_OR_NULL,
+    created_at=TIME,
+    last_delivery=or_null(record(status=enum(*get_args(DeliveryStatus)), created_at=TIME)),
+)
+NEW_WEBHOOK = with_properties(WEBHOOK, secret=STRING)
+DELIVERY = record(
+    id=INTEGER,
+    webhook_id=INTEGER,
+    event=WEBHOOK_EVENT,
+    event_id=STRING,
+    status=enum(*get_args(DeliveryStatus)),
+    attempts=INTEGER,
+    created_at=TIME,
+    last_attempt_at=TIME_OR_NULL,
+    response_status=INTEGER_OR_NULL,
+    last_error=TEXT_OR_NULL,
+    next_attempt_at=TIME_OR_NULL,
+    delivered_at=TIME_OR_NULL,
+)
+DELIVERIES = record(deliveries={"type": "array", "items": DELIVERY}, next_before=INTEGER_OR_NULL)
+
 # Published once under components/schemas and referred to wherever they appear.
 COMPONENTS: dict[str, Schema] = {
     "Routing": ROUTING,
@@ -244,4 +272,6 @@ COMPONENTS: dict[str, Schema] = {
     "HostsTls": HOSTS_TLS,
     "BaseTls": BASE_TLS,
     "SiteTls": SITE_TLS,
+    "Webhook": WEBHOOK,
+    "WebhookDelivery": DELIVERY,
 }

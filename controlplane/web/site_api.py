@@ -160,6 +160,7 @@ SITE_ENDPOINTS: tuple[Endpoint, ...] = (
         "Change deploy settings (auto_publish, minify, spa, allowed_flags, checks,"
         " checks_max_file_bytes; tier: admins)",
         request_body=_SITE_SETTINGS,
+        responses={403: "a member changing the tier (admin_required)"},
         response=schemas.routed(schemas.SITE_SETTINGS),
     ),
 )

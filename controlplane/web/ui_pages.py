@@ -23,6 +23,7 @@ from controlplane.web import (
     ui_sign_in,
     ui_theme,
     ui_tls,
+    ui_webhooks,
 )
 from controlplane.web.inputs import read_form, url_number
 from controlplane.web.keys import SETTINGS, services
@@ -448,6 +449,7 @@ def all_routes() -> Routes:
         + ui_domains.ROUTES
         + ui_gates.ROUTES
         + ui_tls.ROUTES
+        + ui_webhooks.ROUTES
         + ui_account.ROUTES
         + ui_admin.ROUTES
         + ui_sign_in.ROUTES

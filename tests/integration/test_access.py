@@ -91,6 +91,27 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
         '{"strategy": "none"}',
         404,
     ),
+    ("GET", "/api/v1/sites/{site}/webhooks"): ("/api/v1/sites/owned/webhooks", None, 404),
+    ("POST", "/api/v1/sites/{site}/webhooks"): (
+        "/api/v1/sites/owned/webhooks",
+        '{"url": "ftp://refused.test/"}',  # refused when judged: a 404 says it never was
+        404,
+    ),
+    ("DELETE", "/api/v1/sites/{site}/webhooks/{webhook}"): (
+        "/api/v1/sites/owned/webhooks/{webhook_id}",
+        None,
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/webhooks/{webhook}/test"): (
+        "/api/v1/sites/owned/webhooks/{webhook_id}/test",
+        None,
+        404,
+    ),
+    ("GET", "/api/v1/sites/{site}/webhooks/{webhook}/deliveries"): (
+        "/api/v1/sites/owned/webhooks/{webhook_id}/deliveries?limit=0",
+        None,
+        404,
+    ),
 }
 # Endpoints that act only on the caller's own things or are public: checked separately below.
 OWN_OR_PUBLIC = {
@@ -126,9 +147,14 @@ async def test_access_stranger_gets_404_or_403_everywhere(
     stranger = await make_member(client, admin_headers, "stranger@example.test")
     assert (await client.post("/api/v1/sites", json={"name": "owned"}, headers=owner)).status == 201
     token = await (await client.post("/api/v1/tokens", json={"name": "t"}, headers=owner)).json()
+    hook = await client.post(
+        "/api/v1/sites/owned/webhooks", json={"url": "https://8.8.8.8/never-sent"}, headers=owner
+    )
+    assert hook.status == 201, await hook.text()
+    webhook_id = (await hook.json())["id"]
 
     for (method, _), (path, body, status) in STRANGER_CALLS.items():
-        url = path.format(token_id=token["id"])
+        url = path.format(token_id=token["id"], webhook_id=webhook_id)
         response = await client.request(method, url, data=body, headers=stranger)
         assert response.status == status, (method, url)
         assert "error" in await response.json()
@@ -143,6 +169,8 @@ async def test_access_stranger_gets_404_or_403_everywhere(
     assert tokens["tokens"] == []
     # And the owner's things are untouched.
     assert (await client.get("/api/v1/sites/owned", headers=owner)).status == 200
+    hooks = await (await client.get("/api/v1/sites/owned/webhooks", headers=owner)).json()
+    assert [listed["id"] for listed in hooks["webhooks"]] == [webhook_id]
     assert (
         await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token['token']}"})
     ).status == 200
@@ -168,6 +196,7 @@ async def test_access_every_non_public_endpoint_needs_a_token(client: TestClient
             user_id="1",
             deploy="000000000000",
             hostname="www.owned.test",
+            webhook="1",
         )
         response = await client.request(endpoint.method, path, json={})
         assert response.status == 401, (endpoint.method, path)

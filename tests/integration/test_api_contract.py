@@ -35,8 +35,8 @@ SEED = 20261203
 
 
 async def _seed(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
-    """A token, sites `blog` (with a built deploy and a pending domain) and `doomed` (to delete,
-    with a domain of its own), and a second token to revoke."""
+    """A token, sites `blog` (with a built deploy, a pending domain and a webhook) and `doomed`
+    (to delete, with a domain and a webhook of its own), and a second token to revoke."""
     async with session.post(f"{base}/api/v1/auth/login", json=ADMIN) as response:
         login = {"Authorization": "Bearer " + (await response.json())["access_token"]}
 
@@ -64,7 +64,17 @@ async def _seed(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
         return bool(found["status"] in ("ready", "live", "failed"))
 
     await wait_for(built, 60)
-    return {"token": token, "revocable": revocable, "deploy": deploy["id"]}
+    # Webhooks at a closed loopback port: tests the contract sends fail there at once.
+    hook_url = f"http://127.0.0.1:{free_port()}/hook"
+    webhook = await call("POST", "/api/v1/sites/blog/webhooks", json={"url": hook_url})
+    doomed_hook = await call("POST", "/api/v1/sites/doomed/webhooks", json={"url": hook_url})
+    return {
+        "token": token,
+        "revocable": revocable,
+        "deploy": deploy["id"],
+        "webhook": webhook["id"],
+        "doomed_webhook": doomed_hook["id"],
+    }
 
 
 def _config(seeded: dict[str, Any]) -> str:
@@ -74,12 +84,14 @@ def _config(seeded: dict[str, Any]) -> str:
 site = "blog"
 deploy = "{seeded["deploy"]}"
 hostname = "www.blog.test"
+webhook = "{seeded["webhook"]}"
 
 [[operations]]
 include-method = "DELETE"
 parameters.site = "doomed"
 parameters.hostname = "gone.doomed.test"
 parameters.token_id = "{seeded["revocable"]}"
+parameters.webhook = "{seeded["doomed_webhook"]}"
 """
 
 
@@ -100,6 +112,7 @@ async def test_contract_every_answer_is_as_documented(database_url: str, tmp_pat
         "acme_directory": f"https://{nowhere}/directory",
         "domain_check_timeout": "1",
         "job_poll": "1",
+        "webhook_allow_private": "true",  # the seeded webhooks' closed loopback port
     }
     log = tmp_path / "serve.log"
     listen = ("127.0.0.1", free_port())

@@ -21,8 +21,11 @@ from tests.certs import self_signed
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings
+from tests.harness.waiting import wait_for
+from tests.harness.webhook_receiver import Receiver
 from tests.integration.test_probes import Api
 from tests.integration.test_ui_browser import CHROMIUM, Running, _serious, _sign_in
+from tests.integration.test_webhooks import receiving
 
 pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
@@ -34,7 +37,11 @@ async def stack(
     """Control plane with its worker and Traefik (the edge is the test's to start and stop)."""
     port = free_port()
     settings = stack_settings(
-        tmp_path / "data", database_url=database_url, listen=f"127.0.0.1:{port}", job_poll="1"
+        tmp_path / "data",
+        database_url=database_url,
+        listen=f"127.0.0.1:{port}",
+        job_poll="1",
+        webhook_allow_private="true",  # the receiver is on loopback
     )
     app: web.Application = create_app(settings)
     await aiohttp_server(app, port=port)
@@ -55,23 +62,33 @@ async def test_monitoring_announces_down_once_and_recovered_once(
 ) -> None:
     api, app = stack
     monitor = app[SERVICES].monitor
-    announced: list[tuple[str, dict[str, Any]]] = []
-
-    async def notify(site_id: int, event: str, data: dict[str, Any]) -> int:
-        announced.append((event, data))
-        return 1
-
-    monitor.notify = notify
     settings = app[SERVICES].settings
+    receiver = Receiver()
+    async with receiving(receiver) as hook_url:
+        events = ["site.down", "site.recovered"]
+        hook = await api.call(
+            "POST", "/api/v1/sites/blog/webhooks", json={"url": hook_url, "events": events}
+        )
+        receiver.secret = hook["secret"]
+        await _down_then_up(api, monitor, settings, receiver)
+    # One signed delivery each, in order: the site's webhook heard both changes once.
+    assert [r.headers["Wharf-Event"] for r in receiver.received] == events
+    assert all(request.signed for request in receiver.received)
+    down_alert = receiver.received[0].document
+    assert down_alert["data"]["environment"] == "production"
+    assert down_alert["data"]["problem"].startswith("no answer")
+    assert down_alert["text"].startswith("Wharf: blog")
+
+
+async def _down_then_up(api: Api, monitor: Any, settings: Any, receiver: Receiver) -> None:
+    """Deploy and check with the edge up; four checks with it stopped; two with it back."""
     async with edge_process(settings):
         await api.deploy("one")
         await monitor.round(everything=True)
     # The edge is stopped: one failed check is not yet down, the second is, and stays so.
     for _ in range(4):
         await monitor.round(everything=True)
-    assert [event for event, _ in announced] == ["site.down"]
-    assert announced[0][1]["environment"] == "production"
-    assert announced[0][1]["problem"].startswith("no answer")
+    await wait_for(lambda: len(receiver.received) == 1, 10)
     down = await api.call("GET", "/api/v1/sites/blog/monitoring")
     production = down["environments"]["production"]
     assert production["up"] is False and production["recent"][0]["status"] is None
@@ -81,7 +98,7 @@ async def test_monitoring_announces_down_once_and_recovered_once(
         report = await api.call("GET", "/api/v1/sites/blog/monitoring")
         async with api.session.get(f"{api.url}/metrics") as response:
             metrics = await response.text()
-    assert [event for event, _ in announced] == ["site.down", "site.recovered"]
+    await wait_for(lambda: len(receiver.received) == 2, 10)
     production = report["environments"]["production"]
     assert production["up"] is True and report["interval"] == 60
     assert 0 < production["uptime_24h"] < 1  # up, then down for four checks, then up

@@ -194,8 +194,13 @@ async def test_ui_a_member_gets_404_on_every_screen_of_another_members_site(
     await _post(ui, "/sign-out", {})
     await _sign_in(ui, "member@example.test", "member-password-1")
 
+    hook = await ui.post(
+        "/api/v1/sites/blog/webhooks", json={"url": "https://8.8.8.8/never-sent"}, headers=headers
+    )
+    assert hook.status == 201
     values = {"site": "blog", "deploy": accepted["id"], "hostname": "www.example.test"}
     values["environment"] = "staging"
+    values["webhook"] = str((await hook.json())["id"])
     walked = 0
     for method, path, _ in ui_pages.all_routes():
         if "{site}" not in path:
@@ -216,7 +221,13 @@ async def test_ui_every_screen_opens_by_its_url_with_breadcrumbs(ui: TestClient)
     headers = await _api_headers(ui)
     accepted = await upload(ui, headers, zip_bytes(site_files("1")))
     await wait_for(ui, headers, accepted["id"], {"live"})
+    # A public address that is never sent anything: no alert is raised here.
+    hook = await ui.post(
+        "/api/v1/sites/blog/webhooks", json={"url": "https://8.8.8.8/never-sent"}, headers=headers
+    )
+    assert hook.status == 201
     values = {"site": "blog", "deploy": accepted["id"], "hostname": "www.example.test"}
+    values["webhook"] = str((await hook.json())["id"])
     screens = [
         re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], path)
         for method, path, _ in ui_pages.all_routes()

@@ -21,6 +21,7 @@ from controlplane.runtime.embedded_database import EmbeddedPostgres
 from controlplane.store import Store, open_pool
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
+from tests.harness.ports import free_port
 
 ADMIN_EMAIL = "admin@example.test"
 ADMIN_PASSWORD = "admin-password-1"
@@ -134,7 +135,14 @@ def database_url(database_server: DatabaseServer) -> Iterator[str]:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for an app on the test database, isolated from the caller's environment."""
     return load_settings(
-        {"data_dir": str(tmp_path / "data"), "database_url": database_url}, environ={}
+        {
+            "data_dir": str(tmp_path / "data"),
+            "database_url": database_url,
+            # Never the default port: probes after a publish would reach an edge another test
+            # (the README's quick start) runs there, find another release, and roll back.
+            "edge_listen": f"127.0.0.1:{free_port()}",
+        },
+        environ={},
     )
 
 

@@ -165,12 +165,12 @@ class BuildWorker:
         BUILDS.labels(outcome).inc()
         if published is not None and self.probes is not None:
             site, event, build_log = published
-            report = await self.probes.check(site, event)
-            if report is not None:
-                build_log(report.summary())
-                if report.rolled_back_to:
-                    build_log(f"rolled back to {report.rolled_back_to}")
+
+            async def say(line: str) -> None:
+                build_log(line)
                 await build_log.flush()
+
+            await self.probes.check(site, event, say)
 
     async def _build(self, job: BuildJob) -> tuple[str, Published | None]:
         deploy = await self.store.deploy_by_id(job.deploy_id)

@@ -19,6 +19,8 @@ from controlplane.names import site_hosts
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
+# say(line): add a line to the deploy's build log (written before the probes' report is).
+Say = Callable[[str], Awaitable[None]]
 
 # notify(site_id, event, data) -> deliveries queued: how a site's webhooks hear of a rollback.
 Notify = Callable[[int, str, Mapping[str, Any]], Awaitable[int]]
@@ -51,7 +53,9 @@ class PublishProbes:
         self.notify = notify
         self._running: set[asyncio.Task[None]] = set()
 
-    async def check(self, site: Site, event: PublishEvent) -> ProbeReport | None:
+    async def check(
+        self, site: Site, event: PublishEvent, say: Say | None = None
+    ) -> ProbeReport | None:
         """Probe what the event made live, store the report, and roll an automatic publish
         back when it failed and the site allows it; None when the host cannot exist."""
         host = site_hosts(site.name, self.options.base_domain)[event.environment]
@@ -79,6 +83,10 @@ class PublishProbes:
                 deploy=event.to_deploy,
                 reason=report.summary(),
             )
+        if say is not None:  # before the report is stored: a reader who sees it sees these
+            await say(report.summary())
+            if report.rolled_back_to:
+                await say(f"rolled back to {report.rolled_back_to}")
         await self.store.set_deploy_probes(event.to_deploy, report.as_json())
         return report
 

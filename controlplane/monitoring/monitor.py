@@ -64,7 +64,8 @@ class Monitor:
         for state in await self.store.monitoring_of(site.id, RECENT):
             latency = state.pop("latency") or [None, None]
             not_after = state.pop("certificate_not_after")
-            environments[state.pop("environment")] = {
+            environment = state.pop("environment")
+            environments[environment] = {
                 **state,
                 "latency_ms": {"p50": latency[0], "p95": latency[1]},
                 "certificate": None if not_after is None else {"not_after": not_after},

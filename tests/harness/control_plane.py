@@ -51,7 +51,10 @@ async def control_plane(
     whole stack (edge and Traefik too); yields its URL once it printed it, and stops it on exit.
     options are more command-line flags (log_level=...)."""
     host, port = listen
-    options = {"traefik": "false", **options} if command == "serve" else options
+    if command == "serve":
+        # Its own edge address, free: probes after a publish must never reach an edge another
+        # test runs on the default port (they would find another site and roll back).
+        options = {"traefik": "false", "edge_listen": f"127.0.0.1:{free_port()}", **options}
     argv = [
         sys.executable, "-m", "controlplane.cli", command,
         "--data-dir", str(data_dir),

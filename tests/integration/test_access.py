@@ -72,6 +72,18 @@ STRANGER_CALLS: dict[tuple[str, str], tuple[str, object, int]] = {
     ),
     ("GET", "/api/v1/sites/{site}/gate"): ("/api/v1/sites/owned/gate", None, 404),
     ("GET", "/api/v1/sites/{site}/monitoring"): ("/api/v1/sites/owned/monitoring", None, 404),
+    ("GET", "/api/v1/sites/{site}/canaries"): ("/api/v1/sites/owned/canaries", None, 404),
+    ("PATCH", "/api/v1/sites/{site}/canary"): (
+        "/api/v1/sites/owned/canary",
+        '{"environment": "production", "percent": 10}',
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/canary/promote"): (
+        "/api/v1/sites/owned/canary/promote",
+        "{}",
+        404,
+    ),
+    ("POST", "/api/v1/sites/{site}/canary/abort"): ("/api/v1/sites/owned/canary/abort", "{}", 404),
     ("PUT", "/api/v1/sites/{site}/gate"): (
         "/api/v1/sites/owned/gate",
         '{"environment": "production", "mode": "none"}',

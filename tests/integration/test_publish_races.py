@@ -97,7 +97,14 @@ async def _stack(database_url: str, tmp_path: Path, **extra: str) -> AsyncIterat
     )
     log = tmp_path / "control-plane.log"
     async with (
-        control_plane(settings.data_dir, database_url, settings.listen, log, **extra) as api,
+        control_plane(
+            settings.data_dir,
+            database_url,
+            settings.listen,
+            log,
+            edge_listen=f"{settings.edge_listen[0]}:{settings.edge_listen[1]}",
+            **extra,
+        ) as api,
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session,
     ):
         async with session.post(f"{api}/api/v1/auth/login", json=ADMIN) as response:

@@ -265,6 +265,13 @@ async def test_ui_build_log_streams_as_server_sent_events_and_resumes(running: R
     ) as response:
         assert response.status == 201
     deploy = await running.deploy("blog", "one")
+
+    async def probed() -> bool:
+        url = f"{running.url}/api/v1/sites/blog/deploys/{deploy}"
+        async with running.api.get(url, headers=running.headers) as answer:
+            return (await answer.json())["probes"] is not None
+
+    await wait_for(probed, 30)  # the probes after the publish write the log's last lines
     form = {"email": ADMIN["email"], "password": ADMIN["password"]}
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser:
         async with browser.post(

@@ -11,15 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.conftest import ADMIN_EMAIL
 from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings
 from tests.harness.waiting import wait_for
-from tests.integration.test_probes import Api
+from tests.integration.test_probes import Api, signed_in_api
 from tests.sites import site_files, zip_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.one_database]
@@ -54,16 +52,9 @@ async def stack(
     settings = stack_settings(
         tmp_path / "data", database_url=database_url, listen=f"127.0.0.1:{port}", job_poll="1"
     )
-    app: web.Application = create_app(settings)
-    await aiohttp_server(app, port=port)
-    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
-    async with aiohttp.ClientSession() as session:
-        url = f"http://127.0.0.1:{port}"
-        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        async with session.post(f"{url}/api/v1/auth/login", json=credentials) as response:
-            headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
-        api = Api(session, url, headers)
-        await api.call("POST", "/api/v1/sites", json={"name": "blog"})
+    async with signed_in_api(aiohttp_server, settings) as api:
+        assert api.app is not None
+        app = api.app
         async with edge_and_traefik(settings, app[SERVICES].routing.routers) as traefik:
             yield api, Visitors(traefik.rstrip("/"))
 

@@ -9,13 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import async_playwright, expect
 
 from controlplane.runtime.stack import edge_process
-from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 from tests.certs import self_signed
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -23,7 +21,7 @@ from tests.harness.ports import free_port
 from tests.harness.stack import edge_and_traefik, stack_settings
 from tests.harness.waiting import wait_for
 from tests.harness.webhook_receiver import Receiver
-from tests.integration.test_probes import Api
+from tests.integration.test_probes import Api, signed_in_api
 from tests.integration.test_ui_browser import CHROMIUM, Running, _serious, _sign_in
 from tests.integration.test_webhooks import receiving
 
@@ -43,16 +41,9 @@ async def stack(
         job_poll="1",
         webhook_allow_private="true",  # the receiver is on loopback
     )
-    app: web.Application = create_app(settings)
-    await aiohttp_server(app, port=port)
-    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
-    async with aiohttp.ClientSession() as session:
-        url = f"http://127.0.0.1:{port}"
-        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        async with session.post(f"{url}/api/v1/auth/login", json=credentials) as response:
-            headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
-        api = Api(session, url, headers)
-        await api.call("POST", "/api/v1/sites", json={"name": "blog"})
+    async with signed_in_api(aiohttp_server, settings) as api:
+        assert api.app is not None
+        app = api.app
         async with edge_and_traefik(settings, app[SERVICES].routing.routers, edge=False):
             yield api, app
 

@@ -4,6 +4,7 @@ back within seconds, the reason in the publish history; the site may turn that o
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import async_playwright, expect
 
+from controlplane.config import Settings
 from controlplane.web.app import create_app
 from controlplane.web.keys import SERVICES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -30,8 +32,14 @@ BROKEN_ROOT = {"_redirects": "/  /nowhere.html  404!\n"}
 class Api:
     """The control plane's API with the admin's token."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> None:
-        self.session, self.url, self.headers = session, url, headers
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        headers: dict[str, str],
+        app: web.Application | None = None,
+    ) -> None:
+        self.session, self.url, self.headers, self.app = session, url, headers, app
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One call; its JSON."""
@@ -97,6 +105,23 @@ async def _look_at(api: Api, deploy_id: str) -> None:
     assert _serious(running) == []
 
 
+@contextlib.asynccontextmanager
+async def signed_in_api(aiohttp_server: Any, settings: Settings) -> AsyncIterator[Api]:
+    """The control plane of these settings in this process, its admin signed in through the
+    API, and the site blog created (the probes, monitoring and canary stacks share it)."""
+    app: web.Application = create_app(settings)
+    await aiohttp_server(app, port=settings.listen[1])
+    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{settings.listen[1]}"
+        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        async with session.post(f"{url}/api/v1/auth/login", json=credentials) as response:
+            headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
+        client = Api(session, url, headers, app)
+        await client.call("POST", "/api/v1/sites", json={"name": "blog"})
+        yield client
+
+
 @pytest.fixture
 async def api(aiohttp_server: Any, database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     """Control plane with its worker, the edge and Traefik; the site blog."""
@@ -106,17 +131,9 @@ async def api(aiohttp_server: Any, database_url: str, tmp_path: Path) -> AsyncIt
     )
     host, http_port = settings.http_listen
     settings = settings.replace(probe_traefik_url=f"http://{host}:{http_port}")
-    app: web.Application = create_app(settings)
-    await aiohttp_server(app, port=port)
-    await app[SERVICES].accounts.create_user(None, ADMIN_EMAIL, ADMIN_PASSWORD, "admin")
-    async with aiohttp.ClientSession() as session:
-        url = f"http://127.0.0.1:{port}"
-        credentials = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-        async with session.post(f"{url}/api/v1/auth/login", json=credentials) as response:
-            headers = {"Authorization": "Bearer " + (await response.json())["access_token"]}
-        client = Api(session, url, headers)
-        await client.call("POST", "/api/v1/sites", json={"name": "blog"})
-        async with edge_and_traefik(settings, app[SERVICES].routing.routers):
+    async with signed_in_api(aiohttp_server, settings) as client:
+        assert client.app is not None
+        async with edge_and_traefik(settings, client.app[SERVICES].routing.routers):
             yield client
 
 
